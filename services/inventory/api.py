@@ -1,0 +1,102 @@
+"""HTTP routes of the inventory service: parse, call stock.py, map the result."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from inventory import stock
+from inventory.models import Reservation
+from inventory.schemas import (
+    ReservationOut,
+    ReservationRequest,
+    StockLevel,
+    StockList,
+    StockUpdate,
+)
+from shopkit.auth import AdminDep
+from shopkit.db import SessionDep
+from shopkit.problems import Problem
+from shopkit.types import MAX_ITEMS, LineItem, Sku
+
+router = APIRouter(tags=["inventory"])
+
+
+@router.get("/stock", summary="Stock levels of several SKUs (unknown SKUs are left out)")
+async def list_stock(
+    session: SessionDep,
+    sku: Annotated[list[Sku], Query(min_length=1, max_length=MAX_ITEMS)],
+) -> StockList:
+    levels = await stock.get_levels(session, sku)
+    return StockList(items=[StockLevel(sku=s, available=a) for s, a in levels.items()])
+
+
+@router.get("/stock/{sku}", responses={404: {"description": "Unknown SKU"}})
+async def get_stock(session: SessionDep, sku: Annotated[Sku, Path()]) -> StockLevel:
+    levels = await stock.get_levels(session, [sku])
+    if sku not in levels:
+        raise Problem(404, "unknown-sku", "Unknown SKU", f"no stock record for {sku}", sku=sku)
+    return StockLevel(sku=sku, available=levels[sku])
+
+
+@router.put("/stock/{sku}", dependencies=[AdminDep], summary="Set a SKU's stock (admin)")
+async def put_stock(
+    session: SessionDep, sku: Annotated[Sku, Path()], body: StockUpdate
+) -> StockLevel:
+    await stock.set_level(session, sku, body.available)
+    return StockLevel(sku=sku, available=body.available)
+
+
+@router.post(
+    "/reservations",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "The same reservation existed already", "model": ReservationOut},
+        409: {"description": "Stock is short, or the order has another reservation"},
+    },
+)
+async def create_reservation(
+    session: SessionDep, body: ReservationRequest, response: Response
+) -> ReservationOut:
+    try:
+        created = await stock.reserve(session, body.order_id, body.items)
+    except stock.OutOfStock as exc:
+        raise Problem(
+            409,
+            "out-of-stock",
+            "Out of stock",
+            f"not enough stock for {exc}",
+            shortages=[s.model_dump() for s in exc.shortages],
+        ) from exc
+    except stock.ReservationConflict as exc:
+        raise Problem(409, "reservation-conflict", "Reservation conflict", str(exc)) from exc
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return ReservationOut(order_id=body.order_id, status="reserved", items=body.items)
+
+
+@router.get("/reservations/{order_id}", responses={404: {"description": "No such reservation"}})
+async def get_reservation(session: SessionDep, order_id: uuid.UUID) -> ReservationOut:
+    reservation = await stock.get_reservation(session, order_id)
+    if reservation is None:
+        raise Problem(
+            404, "unknown-reservation", "Unknown reservation", f"no reservation for {order_id}"
+        )
+    return _reservation_out(reservation)
+
+
+@router.delete(
+    "/reservations/{order_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Release an order's reservation (idempotent)",
+)
+async def delete_reservation(session: SessionDep, order_id: uuid.UUID) -> None:
+    await stock.release(session, order_id)
+
+
+def _reservation_out(reservation: Reservation) -> ReservationOut:
+    return ReservationOut(
+        order_id=reservation.order_id,
+        status=reservation.status,
+        items=[LineItem(sku=line.sku, quantity=line.quantity) for line in reservation.lines],
+    )

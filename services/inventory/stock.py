@@ -1,0 +1,161 @@
+"""Stock levels and reservations: the inventory service's logic, free of HTTP.
+
+Every public function runs its own short transaction, so no connection is held between
+calls. Every change of stock happens in one database transaction that locks the stock rows it
+touches in SKU order, so concurrent reservations never oversell and never deadlock.
+"""
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from inventory.models import Reservation, ReservationLine, Stock
+from inventory.schemas import Shortage
+from shopkit.types import LineItem
+
+
+class OutOfStock(Exception):
+    def __init__(self, shortages: list[Shortage]) -> None:
+        super().__init__(", ".join(s.sku for s in shortages))
+        self.shortages = shortages
+
+
+class ReservationConflict(Exception):
+    """The order already has a reservation that differs, or was released."""
+
+
+async def get_levels(session: AsyncSession, skus: Sequence[str]) -> dict[str, int]:
+    async with session.begin():
+        rows = await session.execute(
+            select(Stock.sku, Stock.available).where(Stock.sku.in_(skus)).order_by(Stock.sku)
+        )
+        return {sku: available for sku, available in rows}
+
+
+async def set_level(session: AsyncSession, sku: str, available: int) -> None:
+    async with session.begin():
+        await session.execute(
+            insert(Stock)
+            .values(sku=sku, available=available)
+            .on_conflict_do_update(
+                index_elements=[Stock.sku], set_={"available": available, "updated_at": func.now()}
+            )
+        )
+
+
+async def _lock_levels(session: AsyncSession, skus: Sequence[str]) -> dict[str, int]:
+    rows = await session.execute(
+        select(Stock.sku, Stock.available)
+        .where(Stock.sku.in_(skus))
+        .order_by(Stock.sku)
+        .with_for_update()
+    )
+    return {sku: available for sku, available in rows}
+
+
+async def _change_levels(session: AsyncSession, deltas: dict[str, int]) -> None:
+    for sku in sorted(deltas):
+        await session.execute(
+            update(Stock)
+            .where(Stock.sku == sku)
+            .values(available=Stock.available + deltas[sku], updated_at=func.now())
+        )
+
+
+async def reserve(session: AsyncSession, order_id: uuid.UUID, items: Sequence[LineItem]) -> bool:
+    """Reserve every item or none. Returns whether the reservation was created now.
+
+    Repeating the call for the same order and items returns the existing reservation, so
+    callers may retry after a timeout without reserving twice.
+    """
+    async with session.begin():
+        created = await session.scalar(
+            insert(Reservation)
+            .values(order_id=order_id, status="reserved")
+            .on_conflict_do_nothing()
+            .returning(Reservation.order_id)
+        )
+        if created is None:
+            existing = await _select_reservation(session, order_id)
+            assert existing is not None, "the insert just saw it"
+            wanted = sorted((i.sku, i.quantity) for i in items)
+            if existing.status == "reserved" and wanted == _lines(existing):
+                return False
+            raise ReservationConflict(
+                f"order {order_id} already has a {existing.status} reservation"
+                + (" with other items" if existing.status == "reserved" else "")
+            )
+
+        levels = await _lock_levels(session, [i.sku for i in items])
+        shortages = [
+            Shortage(sku=i.sku, requested=i.quantity, available=levels.get(i.sku, 0))
+            for i in items
+            if levels.get(i.sku, 0) < i.quantity
+        ]
+        if shortages:
+            raise OutOfStock(shortages)  # leaving the block rolls the whole reservation back
+        await _change_levels(session, {i.sku: -i.quantity for i in items})
+        session.add_all(
+            ReservationLine(order_id=order_id, sku=i.sku, quantity=i.quantity) for i in items
+        )
+        return True
+
+
+async def release(session: AsyncSession, order_id: uuid.UUID) -> None:
+    """Give a reservation's stock back. Idempotent; unknown orders get a tombstone."""
+    async with session.begin():
+        # Insert-or-update in one statement: it waits for a concurrent reserve of the same
+        # order to commit, then either releases it or leaves an already released one alone.
+        released = await session.scalar(
+            insert(Reservation)
+            .values(order_id=order_id, status="released", released_at=func.now())
+            .on_conflict_do_update(
+                index_elements=[Reservation.order_id],
+                set_={"status": "released", "released_at": func.now()},
+                where=Reservation.status == "reserved",
+            )
+            .returning(Reservation.order_id)
+        )
+        if released is None:
+            return
+        lines = (
+            await session.scalars(
+                select(ReservationLine).where(ReservationLine.order_id == order_id)
+            )
+        ).all()
+        if lines:
+            await _lock_levels(session, [line.sku for line in lines])
+            await _change_levels(session, {line.sku: line.quantity for line in lines})
+
+
+async def get_reservation(session: AsyncSession, order_id: uuid.UUID) -> Reservation | None:
+    async with session.begin():
+        return await _select_reservation(session, order_id)
+
+
+async def _select_reservation(session: AsyncSession, order_id: uuid.UUID) -> Reservation | None:
+    return await session.scalar(
+        select(Reservation)
+        .where(Reservation.order_id == order_id)
+        .options(selectinload(Reservation.lines))
+        .execution_options(populate_existing=True)
+    )
+
+
+def _lines(reservation: Reservation) -> list[tuple[str, int]]:
+    return sorted((line.sku, line.quantity) for line in reservation.lines)
+
+
+async def seed_stock(session: AsyncSession, products: int, available: int) -> None:
+    """Give SKU-00001 .. SKU-<products> the same stock level (deterministic, repeatable)."""
+    statement = insert(Stock)
+    statement = statement.on_conflict_do_update(
+        index_elements=[Stock.sku], set_={"available": statement.excluded.available}
+    )
+    rows = [{"sku": f"SKU-{n:05d}", "available": available} for n in range(1, products + 1)]
+    async with session.begin():
+        await session.execute(statement, rows)

@@ -1,0 +1,1 @@
+"""The order service: places orders through pricing and inventory, and serves them back."""

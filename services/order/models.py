@@ -1,0 +1,68 @@
+"""Tables of the `orders` schema."""
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, Numeric, String, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from shopkit.db import service_metadata
+
+MONEY = Numeric(12, 2)
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata("orders")
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        # Keyset pagination walks (created_at, id) backwards, per customer or overall.
+        Index("ix_orders_customer_id_created_at_id", "customer_id", "created_at", "id"),
+        Index("ix_orders_created_at_id", "created_at", "id"),
+    )
+    # created_at comes back from the INSERT (RETURNING), so the response can show it.
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 (SQLAlchemy reads a plain dict)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    subtotal: Mapped[Decimal] = mapped_column(MONEY)
+    discount: Mapped[Decimal] = mapped_column(MONEY)
+    total: Mapped[Decimal] = mapped_column(MONEY)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    lines: Mapped[list["OrderLine"]] = relationship(
+        lazy="raise", order_by="OrderLine.position", cascade="all, delete-orphan"
+    )
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+
+    order_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(Order.id, ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(32))
+    quantity: Mapped[int] = mapped_column(Integer, CheckConstraint("quantity > 0", name="positive"))
+    unit_price: Mapped[Decimal] = mapped_column(MONEY)
+    discount: Mapped[Decimal] = mapped_column(MONEY)
+    line_total: Mapped[Decimal] = mapped_column(MONEY)
+
+
+class IdempotencyRecord(Base):
+    """Binds an Idempotency-Key to one request body and, once placed, to its order."""
+
+    __tablename__ = "idempotency_records"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[uuid.UUID]
+    state: Mapped[str] = mapped_column(
+        String(16), CheckConstraint("state IN ('in_progress', 'completed')", name="state_known")
+    )
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,257 @@
+"""Placing and reading orders: the order service's logic, free of HTTP.
+
+Every public function runs its own short transactions: placing an order never holds a
+database connection while it waits for another service. It claims the Idempotency-Key in
+one transaction, quotes and reserves concurrently, then stores the order and completes the
+claim in a second one. Whatever fails after the reservation gives the stock back
+(compensation) and frees the key for a retry.
+"""
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from order.clients import InventoryClient, OutOfStock, PricingClient, ReservationConflict
+from order.models import IdempotencyRecord, Order, OrderLine
+from order.schemas import LiveLine, OrderDetail, OrderOut, OrderRequest
+from shopkit.problems import DependencyUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class IdempotencyKeyReused(Exception):
+    """The key was first used with another request body."""
+
+
+class IdempotencyKeyInProgress(Exception):
+    """Another request with this key is being processed right now."""
+
+
+class InvalidCursor(Exception):
+    pass
+
+
+def request_fingerprint(request: OrderRequest) -> str:
+    return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+
+
+async def place_order(
+    session: AsyncSession,
+    inventory: InventoryClient,
+    pricing: PricingClient,
+    key: str,
+    request: OrderRequest,
+    claim_ttl_seconds: float,
+) -> tuple[Order, bool]:
+    """Place an order once per Idempotency-Key. Returns the order and whether it is a replay."""
+    order_id, existing = await _claim(session, key, request_fingerprint(request), claim_ttl_seconds)
+    if existing is not None:
+        return existing, True
+
+    quote, reserved = await asyncio.gather(
+        pricing.quote(request.items),
+        inventory.reserve(order_id, request.items),
+        return_exceptions=True,
+    )
+    try:
+        for outcome in (quote, reserved):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(quote, dict)
+        order = await _persist(session, key, order_id, request, quote)
+    except BaseException:
+        await _compensate(session, inventory, key, order_id, release=_may_hold_stock(reserved))
+        raise
+    return order, False
+
+
+def _may_hold_stock(reserved: object) -> bool:
+    """Whether the reservation call may have taken stock, so that it must be released."""
+    if isinstance(reserved, (OutOfStock, ReservationConflict)):
+        return False  # inventory refused and rolled back
+    if isinstance(reserved, DependencyUnavailable):
+        return reserved.reached  # a request that never connected reserved nothing
+    return True
+
+
+async def _claim(
+    session: AsyncSession, key: str, fingerprint: str, ttl_seconds: float
+) -> tuple[uuid.UUID, Order | None]:
+    async with session.begin():
+        claimed = await session.scalar(
+            insert(IdempotencyRecord)
+            .values(key=key, request_hash=fingerprint, order_id=uuid.uuid4(), state="in_progress")
+            .on_conflict_do_nothing()
+            .returning(IdempotencyRecord.order_id)
+        )
+        if claimed is not None:
+            return claimed, None
+
+        record = await session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == key))
+        if record is None:  # its request failed and freed the key a moment ago
+            raise IdempotencyKeyInProgress
+        if record.request_hash != fingerprint:
+            raise IdempotencyKeyReused
+        if record.state == "completed":
+            order = await _select_order(session, record.order_id)
+            assert order is not None, "a completed claim always has its order"
+            return order.id, order
+
+        # The claim's request died without finishing: take it over with the same order id,
+        # so a reservation it may have made is found again instead of leaking stock.
+        taken_over = await session.scalar(
+            update(IdempotencyRecord)
+            .where(
+                IdempotencyRecord.key == key,
+                IdempotencyRecord.state == "in_progress",
+                IdempotencyRecord.claimed_at < func.now() - timedelta(seconds=ttl_seconds),
+            )
+            .values(claimed_at=func.now())
+            .returning(IdempotencyRecord.order_id)
+        )
+        if taken_over is None:
+            raise IdempotencyKeyInProgress
+        return taken_over, None
+
+
+async def _persist(
+    session: AsyncSession,
+    key: str,
+    order_id: uuid.UUID,
+    request: OrderRequest,
+    quote: dict[str, Any],
+) -> Order:
+    order = Order(
+        id=order_id,
+        customer_id=request.customer_id,
+        status="confirmed",
+        currency=quote["currency"],
+        subtotal=Decimal(quote["subtotal"]),
+        discount=Decimal(quote["discount"]),
+        total=Decimal(quote["total"]),
+        lines=[
+            OrderLine(
+                position=position,
+                sku=line["sku"],
+                quantity=line["quantity"],
+                unit_price=Decimal(line["unit_price"]),
+                discount=Decimal(line["discount"]),
+                line_total=Decimal(line["line_total"]),
+            )
+            for position, line in enumerate(quote["lines"])
+        ],
+    )
+    async with session.begin():
+        session.add(order)
+        await session.execute(
+            update(IdempotencyRecord).where(IdempotencyRecord.key == key).values(state="completed")
+        )
+    return order
+
+
+async def _compensate(
+    session: AsyncSession, inventory: InventoryClient, key: str, order_id: uuid.UUID, release: bool
+) -> None:
+    if release:
+        try:
+            await inventory.release(order_id)
+        except Exception:
+            # The claim stays, so a retry after the claim TTL finds the reservation again.
+            log.exception("could not release the reservation of order %s", order_id)
+            return
+    try:
+        async with session.begin():
+            await session.execute(
+                delete(IdempotencyRecord).where(
+                    IdempotencyRecord.key == key, IdempotencyRecord.state == "in_progress"
+                )
+            )
+    except Exception:
+        log.exception("could not free Idempotency-Key of order %s", order_id)
+
+
+async def get_order(session: AsyncSession, order_id: uuid.UUID) -> Order | None:
+    async with session.begin():
+        return await _select_order(session, order_id)
+
+
+async def _select_order(session: AsyncSession, order_id: uuid.UUID) -> Order | None:
+    return await session.scalar(
+        select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
+    )
+
+
+async def get_order_detail(
+    session: AsyncSession,
+    inventory: InventoryClient,
+    pricing: PricingClient,
+    order_id: uuid.UUID,
+) -> OrderDetail | None:
+    """The order with live stock and prices, fetched from both services concurrently."""
+    order = await get_order(session, order_id)
+    if order is None:
+        return None
+    skus = [line.sku for line in order.lines]
+    try:
+        async with asyncio.TaskGroup() as group:
+            stock = group.create_task(inventory.stock_levels(skus))
+            prices = group.create_task(pricing.unit_prices(skus))
+    except* DependencyUnavailable as failures:
+        raise failures.exceptions[0] from None
+    summary = OrderOut.model_validate(order)
+    available, unit_prices = stock.result(), prices.result()
+    return OrderDetail(
+        **summary.model_dump(exclude={"lines"}),
+        lines=[
+            LiveLine(
+                **line.model_dump(),
+                available_now=available.get(line.sku),
+                unit_price_now=unit_prices.get(line.sku),
+            )
+            for line in summary.lines
+        ],
+    )
+
+
+async def list_orders(
+    session: AsyncSession, customer_id: str | None, limit: int, cursor: str | None
+) -> tuple[list[Order], str | None]:
+    """Newest first, by keyset on (created_at, id): stable and fast on any page."""
+    query = select(Order).options(selectinload(Order.lines))
+    if customer_id is not None:
+        query = query.where(Order.customer_id == customer_id)
+    if cursor is not None:
+        created_at, last_id = decode_cursor(cursor)
+        query = query.where(tuple_(Order.created_at, Order.id) < tuple_(created_at, last_id))
+    query = query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)
+    async with session.begin():
+        orders = list(await session.scalars(query))
+    if len(orders) <= limit:
+        return orders, None
+    last = orders[limit - 1]
+    return orders[:limit], encode_cursor(last.created_at, last.id)
+
+
+def encode_cursor(created_at: datetime, order_id: uuid.UUID) -> str:
+    raw = json.dumps([created_at.isoformat(), str(order_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, order_id = json.loads(raw)
+        return datetime.fromisoformat(created_at), uuid.UUID(order_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidCursor from exc

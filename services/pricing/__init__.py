@@ -1,0 +1,1 @@
+"""The pricing service: products, prices and promotions, and quotes for a basket."""

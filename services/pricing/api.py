@@ -1,0 +1,58 @@
+"""HTTP routes of the pricing service: parse, call catalog.py, map the result."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from pricing import catalog
+from pricing.schemas import Price, PriceList, PriceUpdate, Quote, QuoteRequest
+from shopkit.auth import AdminDep
+from shopkit.db import SessionDep
+from shopkit.problems import Problem
+from shopkit.types import MAX_ITEMS, Sku
+
+router = APIRouter(tags=["pricing"])
+
+
+@router.get("/prices", summary="Prices of several SKUs (unknown SKUs are left out)")
+async def list_prices(
+    session: SessionDep,
+    sku: Annotated[list[Sku], Query(min_length=1, max_length=MAX_ITEMS)],
+) -> PriceList:
+    return PriceList(items=await catalog.get_prices(session, sku))
+
+
+@router.get("/prices/{sku}", responses={404: {"description": "Unknown SKU"}})
+async def get_price(session: SessionDep, sku: Annotated[Sku, Path()]) -> Price:
+    prices = await catalog.get_prices(session, [sku])
+    if not prices:
+        raise Problem(404, "unknown-sku", "Unknown SKU", f"no price for {sku}", sku=sku)
+    return prices[0]
+
+
+@router.put("/prices/{sku}", dependencies=[AdminDep], summary="Set a SKU's price (admin)")
+async def put_price(session: SessionDep, sku: Annotated[Sku, Path()], body: PriceUpdate) -> Price:
+    return await catalog.set_price(session, sku, body)
+
+
+@router.post(
+    "/quotes",
+    responses={422: {"description": "Unknown SKUs or mixed currencies"}},
+    summary="Price a basket: lines, subtotal, discount and total (nothing is stored)",
+)
+async def create_quote(session: SessionDep, body: QuoteRequest) -> Quote:
+    try:
+        return await catalog.quote(session, body.items)
+    except catalog.UnknownSkus as exc:
+        raise Problem(
+            422,
+            "unknown-sku",
+            "Unknown SKU",
+            "; ".join(f"items[{n}].sku: no price for {sku}" for n, sku in exc.positions),
+            errors=[
+                {"field": f"items[{n}].sku", "message": f"no price for {sku}", "in": "body"}
+                for n, sku in exc.positions
+            ],
+        ) from exc
+    except catalog.MixedCurrencies as exc:
+        raise Problem(422, "mixed-currencies", "Mixed currencies", str(exc)) from exc

@@ -1,0 +1,125 @@
+"""Products, prices and promotions in the database; quotes built from them."""
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pricing.models import Product, Promotion
+from pricing.quotes import build_quote, price_line
+from pricing.schemas import Price, PriceUpdate, Quote
+from shopkit.types import LineItem
+
+SEED_CURRENCY = "EUR"
+
+
+class UnknownSkus(Exception):
+    def __init__(self, positions: list[tuple[int, str]]) -> None:
+        super().__init__(", ".join(sku for _, sku in positions))
+        self.positions = positions
+
+
+class MixedCurrencies(Exception):
+    pass
+
+
+async def get_prices(session: AsyncSession, skus: Sequence[str]) -> list[Price]:
+    async with session.begin():
+        products = await session.scalars(
+            select(Product).where(Product.sku.in_(skus)).order_by(Product.sku)
+        )
+        return [_price(p) for p in products]
+
+
+async def set_price(session: AsyncSession, sku: str, update: PriceUpdate) -> Price:
+    values = {"name": update.name, "unit_price": update.unit_price, "currency": update.currency}
+    async with session.begin():
+        await session.execute(
+            insert(Product)
+            .values(sku=sku, **values)
+            .on_conflict_do_update(
+                index_elements=[Product.sku], set_={**values, "updated_at": func.now()}
+            )
+        )
+    return Price(sku=sku, **values)
+
+
+async def quote(session: AsyncSession, items: Sequence[LineItem]) -> Quote:
+    """Price a basket in one query (products joined with their promotions)."""
+    async with session.begin():
+        rows = await session.execute(
+            select(Product, Promotion)
+            .outerjoin(Promotion, Promotion.sku == Product.sku)
+            .where(Product.sku.in_([i.sku for i in items]))
+        )
+        found = {product.sku: (product, promotion) for product, promotion in rows}
+    unknown = [(n, i.sku) for n, i in enumerate(items) if i.sku not in found]
+    if unknown:
+        raise UnknownSkus(unknown)
+    currencies = {product.currency for product, _ in found.values()}
+    if len(currencies) > 1:
+        raise MixedCurrencies(f"items are priced in several currencies: {sorted(currencies)}")
+
+    lines = []
+    for item in items:
+        product, promotion = found[item.sku]
+        lines.append(
+            price_line(
+                item.sku,
+                item.quantity,
+                product.unit_price,
+                promotion.percent_off if promotion else None,
+                promotion.min_quantity if promotion else 1,
+            )
+        )
+    return build_quote(lines, currencies.pop())
+
+
+def seed_price(n: int) -> Decimal:
+    """A deterministic spread of prices from 5.00 to 99.99."""
+    return Decimal(500 + (n * 7919) % 9500) / 100
+
+
+async def seed_catalog(session: AsyncSession, products: int) -> None:
+    """SKU-00001 .. SKU-<products>; every tenth SKU is 10% off from three pieces up."""
+    product = insert(Product)
+    product = product.on_conflict_do_update(
+        index_elements=[Product.sku],
+        set_={c: product.excluded[c] for c in ("name", "unit_price", "currency")},
+    )
+    promotion = insert(Promotion)
+    promotion = promotion.on_conflict_do_update(
+        index_elements=[Promotion.sku],
+        set_={c: promotion.excluded[c] for c in ("percent_off", "min_quantity")},
+    )
+    numbers = range(1, products + 1)
+    async with session.begin():
+        await session.execute(
+            product,
+            [
+                {
+                    "sku": f"SKU-{n:05d}",
+                    "name": f"Product {n:05d}",
+                    "unit_price": seed_price(n),
+                    "currency": SEED_CURRENCY,
+                }
+                for n in numbers
+            ],
+        )
+        promoted = [n for n in numbers if n % 10 == 0]
+        if promoted:
+            await session.execute(
+                promotion,
+                [
+                    {"sku": f"SKU-{n:05d}", "percent_off": Decimal(10), "min_quantity": 3}
+                    for n in promoted
+                ],
+            )
+
+
+def _price(product: Product) -> Price:
+    return Price(
+        sku=product.sku, name=product.name, unit_price=product.unit_price, currency=product.currency
+    )

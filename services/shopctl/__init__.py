@@ -1,0 +1,1 @@
+"""shopctl: the project's own chores (migrations, seed data, the local stack)."""

@@ -1,0 +1,56 @@
+"""The app factory every service calls: lifespan resources, errors, limits and health routes."""
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from shopkit import health
+from shopkit.db import create_engine, create_sessionmaker
+from shopkit.http import create_http_client
+from shopkit.limits import BodySizeLimit
+from shopkit.problems import install_problem_handlers
+from shopkit.settings import ClientSettings, ServiceSettings
+
+VERSION = "0.1.0"
+
+
+def create_service_app(
+    *,
+    name: str,
+    description: str,
+    settings: ServiceSettings,
+    routers: Sequence[APIRouter],
+) -> FastAPI:
+    """Build a service's FastAPI app.
+
+    Resources that hold sockets (database pool, HTTP client) are created in the lifespan,
+    inside the worker process that serves requests, and closed when it shuts down.
+    """
+    logging.basicConfig(level=settings.log_level.upper())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings, application_name=name)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        http = create_http_client(settings) if isinstance(settings, ClientSettings) else None
+        app.state.http = http
+        try:
+            yield
+        finally:
+            if http is not None:
+                await http.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title=f"{name} service", description=description, version=VERSION, lifespan=lifespan
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,35 @@
+"""Environment-driven settings shared by every service; each service subclasses them."""
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Read once at start-up from the environment; invalid values stop the process early."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    database_url: str = "postgresql+asyncpg://shop@127.0.0.1:5432/shop"
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    db_connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=5000, ge=0)
+
+    # Admin routes answer 401 to everyone while no token is configured.
+    admin_token: SecretStr | None = None
+
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    log_level: str = "INFO"
+
+
+class ClientSettings(BaseSettings):
+    """Timeouts, retries and pool limits for calls to other services."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    http_connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    http_timeout_seconds: float = Field(default=5.0, gt=0)
+    http_attempts: int = Field(default=3, ge=1, le=5)
+    http_backoff_seconds: float = Field(default=0.05, ge=0)
+    http_max_connections: int = Field(default=100, ge=1)

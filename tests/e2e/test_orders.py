@@ -1,0 +1,221 @@
+"""An order flows through pricing and inventory, is stored, and reads back."""
+
+import asyncio
+from decimal import Decimal
+
+import httpx
+
+from tests.e2e.conftest import idempotency_key, new_product
+
+
+async def test_order_is_priced_reserved_and_stored(
+    order_api: httpx.AsyncClient,
+    inventory_api: httpx.AsyncClient,
+    pricing_api: httpx.AsyncClient,
+) -> None:
+    cheap = await new_product(inventory_api, pricing_api, stock=10, price="2.50")
+    dear = await new_product(inventory_api, pricing_api, stock=10, price="19.99")
+    body = {
+        "customer_id": "alice",
+        "items": [{"sku": cheap, "quantity": 4}, {"sku": dear, "quantity": 1}],
+    }
+
+    response = await order_api.post("/orders", json=body, headers=idempotency_key())
+
+    assert response.status_code == 201, response.text
+    order = response.json()
+    assert response.headers["location"] == f"/orders/{order['id']}"
+    assert order["status"] == "confirmed"
+    assert order["customer_id"] == "alice"
+    assert [
+        (line["sku"], line["quantity"], line["unit_price"], line["line_total"])
+        for line in order["lines"]
+    ] == [
+        (cheap, 4, "2.50", "10.00"),
+        (dear, 1, "19.99", "19.99"),
+    ]
+    assert (order["total"], order["currency"]) == ("29.99", "EUR")
+    assert (await inventory_api.get(f"/stock/{cheap}")).json()["available"] == 6
+    reservation = await inventory_api.get(f"/reservations/{order['id']}")
+    assert reservation.json()["status"] == "reserved"
+
+    detail = (await order_api.get(f"/orders/{order['id']}")).json()
+    assert detail["total"] == "29.99"
+    assert [
+        (line["sku"], line["available_now"], line["unit_price_now"]) for line in detail["lines"]
+    ] == [
+        (cheap, 6, "2.50"),
+        (dear, 9, "19.99"),
+    ]
+
+
+async def test_order_detail_shows_live_price_changes(
+    order_api: httpx.AsyncClient,
+    inventory_api: httpx.AsyncClient,
+    pricing_api: httpx.AsyncClient,
+) -> None:
+    sku = await new_product(inventory_api, pricing_api, stock=5, price="3.00")
+    order = (
+        await order_api.post(
+            "/orders",
+            json={"customer_id": "bob", "items": [{"sku": sku, "quantity": 1}]},
+            headers=idempotency_key(),
+        )
+    ).json()
+    await pricing_api.put(
+        f"/prices/{sku}", json={"name": "Dearer", "unit_price": "3.50", "currency": "EUR"}
+    )
+
+    line = (await order_api.get(f"/orders/{order['id']}")).json()["lines"][0]
+
+    assert (line["unit_price"], line["unit_price_now"]) == ("3.00", "3.50")
+
+
+async def test_unknown_order_is_404(order_api: httpx.AsyncClient) -> None:
+    response = await order_api.get("/orders/00000000-0000-4000-8000-000000000000")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_listing_pages_through_a_customers_orders_newest_first(
+    order_api: httpx.AsyncClient,
+    inventory_api: httpx.AsyncClient,
+    pricing_api: httpx.AsyncClient,
+) -> None:
+    sku = await new_product(inventory_api, pricing_api, stock=100)
+    customer = f"pager-{sku.lower()}"
+    placed = []
+    for _ in range(7):
+        response = await order_api.post(
+            "/orders",
+            json={"customer_id": customer, "items": [{"sku": sku, "quantity": 1}]},
+            headers=idempotency_key(),
+        )
+        placed.append(response.json()["id"])
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"customer_id": customer, "limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = (await order_api.get("/orders", params=params)).json()
+        seen += [order["id"] for order in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+
+    assert pages == 3
+    assert seen == list(reversed(placed))
+
+
+async def test_replays_of_one_key_place_one_order_and_one_reservation(
+    order_api: httpx.AsyncClient,
+    inventory_api: httpx.AsyncClient,
+    pricing_api: httpx.AsyncClient,
+) -> None:
+    sku = await new_product(inventory_api, pricing_api, stock=1000)
+    headers = idempotency_key()
+    body = {"customer_id": "carol", "items": [{"sku": sku, "quantity": 2}]}
+
+    responses = await asyncio.gather(
+        *(order_api.post("/orders", json=body, headers=headers) for _ in range(100))
+    )
+    # Replays that arrive while the first is in flight get 409 and retry, as a client would.
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {201, 409}, statuses
+    retried = [await _until_done(order_api, body, headers) for _ in range(statuses.count(409))]
+
+    ids = {r.json()["id"] for r in [*responses, *retried] if r.status_code == 201}
+    assert len(ids) == 1
+    assert (await inventory_api.get(f"/stock/{sku}")).json()["available"] == 998
+    orders = (await order_api.get("/orders", params={"customer_id": "carol", "limit": 100})).json()
+    assert [o["id"] for o in orders["items"]].count(ids.pop()) == 1
+
+
+async def _until_done(
+    api: httpx.AsyncClient, body: dict[str, object], headers: dict[str, str]
+) -> httpx.Response:
+    for _ in range(100):
+        response = await api.post("/orders", json=body, headers=headers)
+        if response.status_code != 409:
+            return response
+        await asyncio.sleep(0.05)
+    raise AssertionError("the first request with this key never finished")
+
+
+async def test_same_key_with_another_body_is_rejected(
+    order_api: httpx.AsyncClient,
+    inventory_api: httpx.AsyncClient,
+    pricing_api: httpx.AsyncClient,
+) -> None:
+    sku = await new_product(inventory_api, pricing_api, stock=10)
+    headers = idempotency_key()
+    first = await order_api.post(
+        "/orders",
+        json={"customer_id": "dan", "items": [{"sku": sku, "quantity": 1}]},
+        headers=headers,
+    )
+    second = await order_api.post(
+        "/orders",
+        json={"customer_id": "dan", "items": [{"sku": sku, "quantity": 2}]},
+        headers=headers,
+    )
+
+    assert first.status_code == 201
+    assert second.status_code == 422
+    assert second.json()["type"].endswith("/idempotency-key-reused")
+    assert (await inventory_api.get(f"/stock/{sku}")).json()["available"] == 9
+
+
+async def test_concurrent_orders_never_oversell(
+    order_api: httpx.AsyncClient,
+    inventory_api: httpx.AsyncClient,
+    pricing_api: httpx.AsyncClient,
+) -> None:
+    sku = await new_product(inventory_api, pricing_api, stock=50)
+    body = {"customer_id": "rush", "items": [{"sku": sku, "quantity": 1}]}
+
+    responses = await asyncio.gather(
+        *(order_api.post("/orders", json=body, headers=idempotency_key()) for _ in range(200))
+    )
+
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(201) == 50, statuses
+    assert statuses.count(409) == 150
+    shortages = {r.json()["shortages"][0]["sku"] for r in responses if r.status_code == 409}
+    assert shortages == {sku}
+    assert (await inventory_api.get(f"/stock/{sku}")).json()["available"] == 0
+
+
+async def test_out_of_stock_names_the_short_skus_and_reserves_nothing(
+    order_api: httpx.AsyncClient,
+    inventory_api: httpx.AsyncClient,
+    pricing_api: httpx.AsyncClient,
+) -> None:
+    plenty = await new_product(inventory_api, pricing_api, stock=100)
+    scarce = await new_product(inventory_api, pricing_api, stock=2)
+    body = {
+        "customer_id": "erin",
+        "items": [{"sku": plenty, "quantity": 5}, {"sku": scarce, "quantity": 3}],
+    }
+
+    response = await order_api.post("/orders", json=body, headers=idempotency_key())
+
+    assert response.status_code == 409
+    assert response.json()["shortages"] == [{"sku": scarce, "requested": 3, "available": 2}]
+    assert (await inventory_api.get(f"/stock/{plenty}")).json()["available"] == 100
+
+
+async def test_money_is_exact_decimal_strings(
+    order_api: httpx.AsyncClient,
+    inventory_api: httpx.AsyncClient,
+    pricing_api: httpx.AsyncClient,
+) -> None:
+    sku = await new_product(inventory_api, pricing_api, stock=10_000, price="0.10")
+    response = await order_api.post(
+        "/orders",
+        json={"customer_id": "frank", "items": [{"sku": sku, "quantity": 3}]},
+        headers=idempotency_key(),
+    )
+    # 3 x 0.10 is 0.30 exactly; a float pipeline would say 0.30000000000000004.
+    assert response.json()["total"] == "0.30"
+    assert Decimal(response.json()["total"]) == Decimal("0.30")

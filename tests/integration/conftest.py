@@ -1,0 +1,49 @@
+"""Domain functions against a real, migrated PostgreSQL; every test starts from empty tables."""
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from shopctl.postgres import LocalPostgres
+from shopkit.db import create_sessionmaker
+from tests.conftest import create_database
+
+TABLES = (
+    "orders.order_lines, orders.orders, orders.idempotency_records, "
+    "inventory.reservation_lines, inventory.reservations, inventory.stock, "
+    "pricing.promotions, pricing.products"
+)
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres: LocalPostgres) -> str:
+    return create_database(postgres, "shop_integration")
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url, pool_size=60, max_overflow=0)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {TABLES}"))
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture
+async def session(
+    sessions: Callable[[], AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    async with sessions() as session:
+        yield session

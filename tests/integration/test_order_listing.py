@@ -1,0 +1,87 @@
+"""Keyset pagination and Idempotency-Key claims, on the order schema."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from order import orders
+from order.models import IdempotencyRecord, Order, OrderLine
+
+
+async def _store(session: AsyncSession, customer: str, created_at: datetime) -> uuid.UUID:
+    order_id = uuid.uuid4()
+    async with session.begin():
+        session.add(
+            Order(
+                id=order_id,
+                customer_id=customer,
+                status="confirmed",
+                currency="EUR",
+                subtotal=Decimal("1.00"),
+                discount=Decimal("0.00"),
+                total=Decimal("1.00"),
+                created_at=created_at,
+                lines=[
+                    OrderLine(
+                        position=0,
+                        sku="SKU-00001",
+                        quantity=1,
+                        unit_price=Decimal("1.00"),
+                        discount=Decimal("0.00"),
+                        line_total=Decimal("1.00"),
+                    )
+                ],
+            )
+        )
+    return order_id
+
+
+async def test_pages_cover_every_order_once_newest_first(session: AsyncSession) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    # Ten orders share one timestamp: the id breaks the tie, so none is skipped or repeated.
+    ids = [await _store(session, "a", start + timedelta(seconds=n // 10)) for n in range(25)]
+    await _store(session, "someone-else", start)
+
+    seen: list[uuid.UUID] = []
+    cursor = None
+    while True:
+        page, cursor = await orders.list_orders(session, "a", limit=4, cursor=cursor)
+        assert all(len(o.lines) == 1 for o in page)
+        seen += [o.id for o in page]
+        if cursor is None:
+            break
+
+    assert len(seen) == 25
+    assert set(seen) == set(ids)
+    expected = sorted(ids, key=lambda i: (ids.index(i) // 10, i), reverse=True)
+    assert seen == expected
+
+
+@pytest.mark.parametrize("cursor", ["", "not-base64!", "WyJ4Il0", "bnVsbA"])
+def test_a_forged_cursor_is_refused(cursor: str) -> None:
+    with pytest.raises(orders.InvalidCursor):
+        orders.decode_cursor(cursor)
+
+
+async def test_a_stale_claim_is_taken_over_with_the_same_order_id(session: AsyncSession) -> None:
+    fingerprint = "f" * 64
+    order_id, existing = await orders._claim(session, "key-1", fingerprint, ttl_seconds=30)
+    assert existing is None
+
+    with pytest.raises(orders.IdempotencyKeyInProgress):
+        await orders._claim(session, "key-1", fingerprint, ttl_seconds=30)
+    with pytest.raises(orders.IdempotencyKeyReused):
+        await orders._claim(session, "key-1", "0" * 64, ttl_seconds=30)
+
+    async with session.begin():  # as if its process died a minute ago
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.key == "key-1")
+            .values(claimed_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    taken_over, existing = await orders._claim(session, "key-1", fingerprint, ttl_seconds=30)
+    assert (taken_over, existing) == (order_id, None)

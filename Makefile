@@ -13,7 +13,7 @@ include $(wildcard tools/*.mk)
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_.-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed ## Create the virtualenv with the project and its dev tools
 
 .PHONY: run
-run: install ## Run PostgreSQL and the three services (order :8000, inventory :8001, pricing :8002)
+run: install telemetry-tools ## Run PostgreSQL, Jaeger, the Collector, Prometheus and the three services
 	shopctl run
 
 .PHONY: lint
@@ -38,8 +38,19 @@ lint: install ## ruff (lint and format check) and mypy
 	mypy
 
 .PHONY: test
-test: lint ## The whole suite: lint, types, unit, integration and end-to-end tests
+test: lint telemetry-tools k8s-tools ## Everything: lint, types, all tests, chart and manifest validation
 	pytest
+	$(MAKE) --no-print-directory k8s-validate
+
+# The local stack by default; a port-forwarded cluster by setting the URLs (see README).
+SHOP_BASE_URL  ?= http://127.0.0.1:8000
+JAEGER_URL     ?= http://localhost:16686
+PROMETHEUS_URL ?= http://localhost:9090
+
+.PHONY: smoke
+smoke: install ## Smoke-test a running stack: an order, its trace in Jaeger, its metrics in Prometheus
+	SHOP_BASE_URL=$(SHOP_BASE_URL) JAEGER_URL=$(JAEGER_URL) PROMETHEUS_URL=$(PROMETHEUS_URL) \
+		pytest tests/smoke -p no:cacheprovider
 
 .PHONY: format
 format: install ## Format and auto-fix the code

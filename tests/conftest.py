@@ -3,14 +3,32 @@
 import os
 import socket
 import subprocess
+import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
+from shopctl import backends as backends_
 from shopctl import migrations
 from shopctl.postgres import LocalPostgres
+
+REPO = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
+    """Poll `probe` until it returns something truthy; fail naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def free_port() -> int:
@@ -51,6 +69,28 @@ def create_database(postgres: LocalPostgres, name: str) -> str:
     for service in migrations.SERVICES:
         migrations.upgrade(service, url)
     return url
+
+
+def seed_database(url: str) -> None:
+    """The catalog `make run` and the chart seed (SKU-00001..SKU-00100), through the CLI."""
+    seed = [sys.executable, "-m", "shopctl.cli", "seed", "--products", "100"]
+    subprocess.run([*seed, "--database-url", url], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, backends_.Backend]]:
+    """Jaeger, the Collector and Prometheus, once per session, from the repository's configs."""
+    absent = backends_.missing(REPO)
+    if absent:
+        pytest.skip(f"telemetry backends not installed: {', '.join(absent)}")
+    busy = backends_.busy_ports()
+    if busy:
+        pytest.fail(f"ports already taken (is a local stack running?): {', '.join(busy)}")
+    started = backends_.start_all(
+        REPO, tmp_path_factory.mktemp("prometheus"), tmp_path_factory.mktemp("backend-logs")
+    )
+    yield started
+    backends_.stop_all(started)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ touches in SKU order, so concurrent reservations never oversell and never deadlo
 import uuid
 from collections.abc import Sequence
 
+from opentelemetry import metrics, trace
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +17,13 @@ from sqlalchemy.orm import selectinload
 from inventory.models import Reservation, ReservationLine, Stock
 from inventory.schemas import Shortage
 from shopkit.types import LineItem
+
+tracer = trace.get_tracer(__name__)
+conflicts = metrics.get_meter(__name__).create_counter(
+    "shop.reservation.conflicts",
+    unit="{reservation}",
+    description="Reservations refused, by reason (out_of_stock, reservation_conflict)",
+)
 
 
 class OutOfStock(Exception):
@@ -72,6 +80,20 @@ async def reserve(session: AsyncSession, order_id: uuid.UUID, items: Sequence[Li
     Repeating the call for the same order and items returns the existing reservation, so
     callers may retry after a timeout without reserving twice.
     """
+    with tracer.start_as_current_span(
+        "reserve-stock", attributes={"order.id": str(order_id), "order.item_count": len(items)}
+    ):
+        try:
+            return await _reserve(session, order_id, items)
+        except OutOfStock:
+            conflicts.add(1, {"reason": "out_of_stock"})
+            raise
+        except ReservationConflict:
+            conflicts.add(1, {"reason": "reservation_conflict"})
+            raise
+
+
+async def _reserve(session: AsyncSession, order_id: uuid.UUID, items: Sequence[LineItem]) -> bool:
     async with session.begin():
         created = await session.scalar(
             insert(Reservation)
@@ -107,6 +129,11 @@ async def reserve(session: AsyncSession, order_id: uuid.UUID, items: Sequence[Li
 
 async def release(session: AsyncSession, order_id: uuid.UUID) -> None:
     """Give a reservation's stock back. Idempotent; unknown orders get a tombstone."""
+    with tracer.start_as_current_span("release-stock", attributes={"order.id": str(order_id)}):
+        await _release(session, order_id)
+
+
+async def _release(session: AsyncSession, order_id: uuid.UUID) -> None:
     async with session.begin():
         # Insert-or-update in one statement: it waits for a concurrent reserve of the same
         # order to commit, then either releases it or leaves an already released one alone.
@@ -138,12 +165,13 @@ async def get_reservation(session: AsyncSession, order_id: uuid.UUID) -> Reserva
 
 
 async def _select_reservation(session: AsyncSession, order_id: uuid.UUID) -> Reservation | None:
-    return await session.scalar(
+    reservation: Reservation | None = await session.scalar(
         select(Reservation)
         .where(Reservation.order_id == order_id)
         .options(selectinload(Reservation.lines))
         .execution_options(populate_existing=True)
     )
+    return reservation
 
 
 def _lines(reservation: Reservation) -> list[tuple[str, int]]:

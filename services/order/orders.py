@@ -17,17 +17,39 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, update
+from opentelemetry import metrics, trace
+from sqlalchemy import delete, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from order.clients import InventoryClient, OutOfStock, PricingClient, ReservationConflict
+from order.clients import (
+    InventoryClient,
+    OutOfStock,
+    PricingClient,
+    ReservationConflict,
+    UnknownSkus,
+)
 from order.models import IdempotencyRecord, Order, OrderLine
 from order.schemas import LiveLine, OrderDetail, OrderOut, OrderRequest
 from shopkit.problems import DependencyUnavailable
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+meter = metrics.get_meter(__name__)
+orders_created = meter.create_counter(
+    "shop.orders.created", unit="{order}", description="Orders placed (replays not counted)"
+)
+orders_failed = meter.create_counter(
+    "shop.orders.failed", unit="{order}", description="Orders not placed, by reason"
+)
+order_value = meter.create_histogram(
+    "shop.order.value",
+    unit="{currency}",
+    description="Total of each placed order, in its currency",
+    explicit_bucket_boundaries_advisory=(10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
+)
 
 
 class IdempotencyKeyReused(Exception):
@@ -55,7 +77,44 @@ async def place_order(
     claim_ttl_seconds: float,
 ) -> tuple[Order, bool]:
     """Place an order once per Idempotency-Key. Returns the order and whether it is a replay."""
-    order_id, existing = await _claim(session, key, request_fingerprint(request), claim_ttl_seconds)
+    with tracer.start_as_current_span(
+        "place-order",
+        attributes={"customer.id": request.customer_id, "order.item_count": len(request.items)},
+    ) as span:
+        try:
+            order, replayed = await _place_order(
+                session, inventory, pricing, key, request, claim_ttl_seconds
+            )
+        except Exception as exc:
+            orders_failed.add(1, {"reason": _failure_reason(exc)})
+            raise
+        span.set_attributes(
+            {
+                "order.id": str(order.id),
+                "order.total": str(order.total),
+                "order.currency": order.currency,
+                "order.replayed": replayed,
+            }
+        )
+        if not replayed:
+            orders_created.add(1)
+            order_value.record(float(order.total), {"currency": order.currency})
+        return order, replayed
+
+
+async def _place_order(
+    session: AsyncSession,
+    inventory: InventoryClient,
+    pricing: PricingClient,
+    key: str,
+    request: OrderRequest,
+    claim_ttl_seconds: float,
+) -> tuple[Order, bool]:
+    with tracer.start_as_current_span("claim-idempotency-key"):
+        order_id, existing = await _claim(
+            session, key, request_fingerprint(request), claim_ttl_seconds
+        )
+    trace.get_current_span().set_attribute("order.id", str(order_id))
     if existing is not None:
         return existing, True
 
@@ -69,11 +128,30 @@ async def place_order(
             if isinstance(outcome, BaseException):
                 raise outcome
         assert isinstance(quote, dict)
-        order = await _persist(session, key, order_id, request, quote)
+        with tracer.start_as_current_span("persist-order"):
+            order = await _persist(session, key, order_id, request, quote)
     except BaseException:
-        await _compensate(session, inventory, key, order_id, release=_may_hold_stock(reserved))
+        with tracer.start_as_current_span("compensate-order"):
+            await _compensate(session, inventory, key, order_id, release=_may_hold_stock(reserved))
         raise
     return order, False
+
+
+def _failure_reason(exc: Exception) -> str:
+    """A low-cardinality label for shop.orders.failed."""
+    match exc:
+        case OutOfStock():
+            return "out_of_stock"
+        case UnknownSkus():
+            return "unknown_sku"
+        case DependencyUnavailable():
+            return f"{exc.dependency}_unavailable"
+        case IdempotencyKeyReused() | IdempotencyKeyInProgress() | ReservationConflict():
+            return "idempotency_conflict"
+        case SQLAlchemyError():
+            return "database_error"
+        case _:
+            return "internal_error"
 
 
 def _may_hold_stock(reserved: object) -> bool:
@@ -187,9 +265,10 @@ async def get_order(session: AsyncSession, order_id: uuid.UUID) -> Order | None:
 
 
 async def _select_order(session: AsyncSession, order_id: uuid.UUID) -> Order | None:
-    return await session.scalar(
+    order: Order | None = await session.scalar(
         select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
     )
+    return order
 
 
 async def get_order_detail(
@@ -233,7 +312,8 @@ async def list_orders(
         query = query.where(Order.customer_id == customer_id)
     if cursor is not None:
         created_at, last_id = decode_cursor(cursor)
-        query = query.where(tuple_(Order.created_at, Order.id) < tuple_(created_at, last_id))
+        after = tuple_(literal(created_at), literal(last_id))
+        query = query.where(tuple_(Order.created_at, Order.id) < after)
     query = query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)
     async with session.begin():
         orders = list(await session.scalars(query))

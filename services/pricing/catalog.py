@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from decimal import Decimal
 
+from opentelemetry import trace
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,8 @@ from pricing.schemas import Price, PriceUpdate, Quote
 from shopkit.types import LineItem
 
 SEED_CURRENCY = "EUR"
+
+tracer = trace.get_tracer(__name__)
 
 
 class UnknownSkus(Exception):
@@ -48,6 +51,15 @@ async def set_price(session: AsyncSession, sku: str, update: PriceUpdate) -> Pri
 
 async def quote(session: AsyncSession, items: Sequence[LineItem]) -> Quote:
     """Price a basket in one query (products joined with their promotions)."""
+    with tracer.start_as_current_span(
+        "calculate-quote", attributes={"order.item_count": len(items)}
+    ) as span:
+        result = await _quote(session, items)
+        span.set_attributes({"order.total": str(result.total), "order.currency": result.currency})
+        return result
+
+
+async def _quote(session: AsyncSession, items: Sequence[LineItem]) -> Quote:
     async with session.begin():
         rows = await session.execute(
             select(Product, Promotion)

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shopctl import migrations, stack
+from shopctl import backends, migrations, stack
 from shopctl.postgres import LocalPostgres
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
@@ -68,9 +68,15 @@ def run(
     products: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
     pg_port: Annotated[int, typer.Option(envvar="PGPORT", help="Local PostgreSQL port")] = 54320,
 ) -> None:
-    """Run PostgreSQL and the three services until Ctrl-C (uses DATABASE_URL when set)."""
-    run_dir = Path(".run")
+    """Run PostgreSQL, the telemetry backends and the three services until Ctrl-C.
+
+    Uses DATABASE_URL when set. Without the backends (make telemetry-tools, Debian's
+    prometheus) the services still run, with telemetry off.
+    """
+    root = Path.cwd()
+    run_dir = root / ".run"
     postgres = None
+    telemetry: dict[str, backends.Backend] = {}
     database_url = os.environ.get("DATABASE_URL")
     if database_url is None:
         postgres = LocalPostgres(run_dir / "postgres", pg_port)
@@ -82,12 +88,23 @@ def run(
     try:
         db_upgrade(database_url, None)
         seed(database_url, products, 1_000)
+        telemetry_env = {"OTEL_SDK_DISABLED": "true"}
+        absent = backends.missing(root)
+        if absent:
+            typer.echo(f"telemetry off; missing: {', '.join(absent)}", err=True)
+        else:
+            typer.echo("starting Jaeger, the Collector and Prometheus")
+            telemetry = backends.start_all(root, run_dir / "prometheus", run_dir)
+            telemetry_env = {"OTEL_EXPORTER_OTLP_ENDPOINT": backends.COLLECTOR_OTLP}
         for name, port in stack.PORTS.items():
-            env = stack.service_env(name, database_url, stack.PORTS, admin_token)
+            env = stack.service_env(name, database_url, stack.PORTS, admin_token, **telemetry_env)
             processes.append(stack.start_service(name, port, env, run_dir / f"{name}.log"))
         for (name, port), process in zip(stack.PORTS.items(), processes, strict=True):
             stack.wait_until_up(f"http://127.0.0.1:{port}", process)
             typer.echo(f"{name:<10} http://127.0.0.1:{port}  (API docs at /docs)")
+        if telemetry:
+            typer.echo(f"{'jaeger':<10} {backends.JAEGER_URL}  (query API; /api/traces)")
+            typer.echo(f"{'prometheus':<10} {backends.PROMETHEUS_URL}")
         typer.echo(f"admin token: {admin_token}\nlogs in {run_dir}/. Ctrl-C stops everything.")
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         while all(process.poll() is None for process in processes):
@@ -100,6 +117,7 @@ def run(
         typer.echo("stopping...")
         for process in processes:
             stack.stop_service(process)
+        backends.stop_all(telemetry)
         if postgres is not None:
             postgres.stop()
 

@@ -1,6 +1,5 @@
 """The app factory every service calls: lifespan resources, errors, limits and health routes."""
 
-import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -12,6 +11,7 @@ from shopkit.http import create_http_client
 from shopkit.limits import BodySizeLimit
 from shopkit.problems import install_problem_handlers
 from shopkit.settings import ClientSettings, ServiceSettings
+from shopkit.telemetry import configure_logging, setup_telemetry
 
 VERSION = "0.1.0"
 
@@ -28,14 +28,18 @@ def create_service_app(
     Resources that hold sockets (database pool, HTTP client) are created in the lifespan,
     inside the worker process that serves requests, and closed when it shuts down.
     """
-    logging.basicConfig(level=settings.log_level.upper())
+    configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings, application_name=name)
+        telemetry.instrument_engine(engine)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
-        http = create_http_client(settings) if isinstance(settings, ClientSettings) else None
+        http = None
+        if isinstance(settings, ClientSettings):
+            http = create_http_client(settings)
+            telemetry.instrument_client(http)
         app.state.http = http
         try:
             yield
@@ -43,11 +47,13 @@ def create_service_app(
             if http is not None:
                 await http.aclose()
             await engine.dispose()
+            telemetry.shutdown()
 
     app = FastAPI(
         title=f"{name} service", description=description, version=VERSION, lifespan=lifespan
     )
     app.state.settings = settings
+    telemetry = setup_telemetry(app, name, VERSION)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)

@@ -1,7 +1,5 @@
 """The three services as real uvicorn processes on free ports, talking real HTTP."""
 
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,7 +10,7 @@ import pytest
 
 from shopctl import stack
 from shopctl.postgres import LocalPostgres
-from tests.conftest import create_database, free_port
+from tests.conftest import create_database, free_port, seed_database
 
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -26,12 +24,13 @@ class Stack:
         self.logs = logs
         self.ports = {name: free_port() for name in stack.PORTS}
         self.processes: dict[str, Popen[bytes]] = {}
+        self.extra_env: dict[str, str] = {}
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
 
     def start(self, name: str) -> None:
-        env = stack.service_env(name, self.database_url, self.ports, ADMIN_TOKEN)
+        env = stack.service_env(name, self.database_url, self.ports, ADMIN_TOKEN, **self.extra_env)
         process = stack.start_service(name, self.ports[name], env, self.logs / f"{name}.log")
         self.processes[name] = process
         stack.wait_until_up(self.url(name), process)
@@ -51,8 +50,7 @@ class Stack:
 @pytest.fixture(scope="session")
 def services(postgres: LocalPostgres, logs_dir: Path) -> Iterator[Stack]:
     database_url = create_database(postgres, "shop_e2e")
-    seed = [sys.executable, "-m", "shopctl.cli", "seed", "--products", "100"]
-    subprocess.run([*seed, "--database-url", database_url], check=True, capture_output=True)
+    seed_database(database_url)
     running = Stack(database_url, logs_dir / "e2e")
     running.start_all()
     yield running

@@ -20,7 +20,13 @@ schema = metadata.schema
 
 
 def run_migrations(connection: Connection) -> None:
-    connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    # Create the schema only when it is missing: a role that owns its schema (as in the
+    # Helm chart) then needs no CREATE privilege on the whole database.
+    exists = connection.scalar(
+        text("SELECT 1 FROM pg_namespace WHERE nspname = :schema"), {"schema": schema}
+    )
+    if not exists:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     context.configure(
         connection=connection,
         target_metadata=metadata,

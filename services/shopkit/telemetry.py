@@ -1,0 +1,173 @@
+"""OpenTelemetry for a service, in one call: traces, metrics and trace-aware JSON logs.
+
+Configuration comes from the standard OTEL_* variables (endpoint, sampler and its ratio,
+resource attributes, batch sizes, OTEL_SDK_DISABLED), so operators change it without code.
+Providers are created inside the worker process (the app factory), never before uvicorn
+forks, or the export threads would be lost.
+"""
+
+import json
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from opentelemetry import metrics, trace
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+# Health probes every few seconds would drown the real traffic in traces.
+EXCLUDED_URLS = "healthz,readyz"
+# Latency buckets in seconds, fine-grained where web requests and queries live.
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class Telemetry:
+    tracer_provider: TracerProvider | None
+    meter_provider: MeterProvider | None
+
+    @property
+    def enabled(self) -> bool:
+        return self.tracer_provider is not None
+
+    def instrument_engine(self, engine: AsyncEngine) -> None:
+        """DB spans and metrics for every query. The SQLAlchemy instrumentation works on the
+        sync engine under the async one; asyncpg is not instrumented too, or every query
+        would get two spans."""
+        if not self.enabled:
+            return
+        SQLAlchemyInstrumentor().instrument(
+            engine=engine.sync_engine,
+            tracer_provider=self.tracer_provider,
+            meter_provider=self.meter_provider,
+            enable_commenter=False,
+        )
+        meter = metrics.get_meter("shopkit.db", meter_provider=self.meter_provider)
+        _record_operation_durations(engine, meter)
+
+    def instrument_client(self, client: httpx.AsyncClient) -> None:
+        """Client spans, duration metrics, and W3C traceparent on every outgoing request."""
+        if self.enabled:
+            HTTPXClientInstrumentor.instrument_client(
+                client, tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
+            )
+
+    def shutdown(self) -> None:
+        """Flush what is buffered; bounded by the exporters' own timeouts."""
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+        if self.meter_provider is not None:
+            self.meter_provider.shutdown()
+
+
+def setup_telemetry(app: FastAPI, service: str, version: str) -> Telemetry:
+    """Create the providers for this process and instrument the app's server side."""
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return Telemetry(None, None)
+    # The new, stable HTTP and database semantic conventions (names, attributes, units).
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database")
+
+    resource = Resource.create(
+        {
+            "service.name": f"{service}-service",
+            "service.namespace": "shop",
+            "service.version": version,
+            "service.instance.id": str(uuid.uuid4()),
+            "deployment.environment.name": "local",
+        }
+    ).merge(OTELResourceDetector().detect())  # OTEL_SERVICE_NAME and _RESOURCE_ATTRIBUTES win
+
+    # The exporters and the sampler read OTEL_EXPORTER_OTLP_* and OTEL_TRACES_SAMPLER(_ARG).
+    # The batch processor exports from its own thread and drops spans when its queue is
+    # full, so a slow or absent Collector never slows a request.
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    meter_provider = MeterProvider(
+        resource=resource, metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())]
+    )
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        excluded_urls=EXCLUDED_URLS,
+        # One span per ASGI message would triple each request's spans for no insight.
+        exclude_spans=["receive", "send"],
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+    )
+    return Telemetry(tracer_provider, meter_provider)
+
+
+def _record_operation_durations(engine: AsyncEngine, meter: metrics.Meter) -> None:
+    """`db.client.operation.duration`, which the SQLAlchemy instrumentation does not emit."""
+    histogram = meter.create_histogram(
+        "db.client.operation.duration",
+        unit="s",
+        description="Duration of database client operations",
+        explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+    )
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _start(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        conn.info.setdefault("shopkit.started", []).append(time.perf_counter())
+
+    @event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def _stop(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        started = conn.info["shopkit.started"].pop()
+        operation = statement.split(None, 1)[0].upper() if statement.strip() else "UNKNOWN"
+        histogram.record(
+            time.perf_counter() - started,
+            {"db.system.name": "postgresql", "db.operation.name": operation},
+        )
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _fail(context: Any) -> None:
+        started = context.connection.info.get("shopkit.started") if context.connection else None
+        if started:
+            started.pop()
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the trace and span ids of the current span."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            entry["trace_id"] = format(context.trace_id, "032x")
+            entry["span_id"] = format(context.span_id, "016x")
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    # uvicorn set up its own handlers before it loaded the app; route them through ours.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers = []
+        logger.propagate = True

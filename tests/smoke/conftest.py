@@ -1,0 +1,36 @@
+"""Smoke tests against a running stack, local or in a cluster, found through URLs.
+
+SHOP_BASE_URL (the order service), JAEGER_URL and PROMETHEUS_URL name the stack; GRAFANA_URL,
+with the admin password in GRAFANA_PASSWORD_FILE, adds the Grafana checks. Without
+SHOP_BASE_URL there is no stack to test and the suite is skipped.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass(frozen=True)
+class Target:
+    shop: str
+    jaeger: str
+    prometheus: str
+    grafana: str | None
+    grafana_password: str | None
+
+
+@pytest.fixture(scope="session")
+def target() -> Target:
+    shop = os.environ.get("SHOP_BASE_URL")
+    if not shop:
+        pytest.skip("SHOP_BASE_URL is not set: no stack to smoke-test (make smoke sets it)")
+    password_file = os.environ.get("GRAFANA_PASSWORD_FILE")
+    return Target(
+        shop=shop.rstrip("/"),
+        jaeger=os.environ.get("JAEGER_URL", "http://localhost:16686").rstrip("/"),
+        prometheus=os.environ.get("PROMETHEUS_URL", "http://localhost:9090").rstrip("/"),
+        grafana=os.environ.get("GRAFANA_URL"),
+        grafana_password=Path(password_file).read_text().strip() if password_file else None,
+    )

@@ -1,0 +1,75 @@
+"""The backend configs are checked by the tools that will run them, without starting anything."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml  # type: ignore[import-untyped]
+
+from shopctl.backends import BACKEND_ENV
+from tests.conftest import REPO
+
+TOOLS_BIN = REPO / ".tools" / "bin"
+
+PROMETHEUS_DIR = REPO / "observability" / "prometheus"
+GRAFANA_DIR = REPO / "observability" / "grafana"
+
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.skip("promtool not installed (apt-get install prometheus)")
+    return path
+
+
+def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **BACKEND_ENV},
+        check=False,
+    )
+
+
+def test_alert_rules_pass_their_unit_tests() -> None:
+    result = run([promtool(), "test", "rules", "alerts_test.yml"], PROMETHEUS_DIR)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prometheus_config_and_rules_are_valid() -> None:
+    result = run([promtool(), "check", "config", "prometheus.yml"], PROMETHEUS_DIR)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 6 rules found" in result.stdout
+
+
+def test_collector_config_validates_against_the_built_collector() -> None:
+    otelcol = TOOLS_BIN / "otelcol-shop"
+    if not otelcol.exists():
+        pytest.skip("Collector not built: run make collector")
+    result = run([str(otelcol), "validate", "--config=collector/config.yaml"], REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dashboards_use_provisioned_datasources_by_uid() -> None:
+    provisioned = yaml.safe_load((GRAFANA_DIR / "datasources.yaml").read_text())
+    datasource_uids = {ds["uid"] for ds in provisioned["datasources"]}
+    files = sorted((GRAFANA_DIR / "dashboards").glob("*.json"))
+    dashboards = [json.loads(path.read_text()) for path in files]
+    assert [d["uid"] for d in dashboards] == ["shop-collector", "shop-database", "shop-services"]
+
+    def datasource_refs(node: object) -> list[object]:
+        if isinstance(node, dict):
+            found = [node["datasource"]] if "datasource" in node else []
+            return found + [ref for value in node.values() for ref in datasource_refs(value)]
+        if isinstance(node, list):
+            return [ref for item in node for ref in datasource_refs(item)]
+        return []
+
+    refs = [ref for d in dashboards for ref in datasource_refs(d)]
+    assert refs, "dashboards reference no data source"
+    assert all(isinstance(ref, dict) and ref["uid"] in datasource_uids for ref in refs), refs

@@ -33,8 +33,8 @@ run: install telemetry-tools ## Run PostgreSQL, Jaeger, the Collector, Prometheu
 
 .PHONY: lint
 lint: install ## ruff (lint and format check) and mypy
-	ruff check services tests
-	ruff format --check services tests
+	ruff check services tests load
+	ruff format --check services tests load
 	mypy
 
 .PHONY: test
@@ -47,6 +47,26 @@ SHOP_BASE_URL  ?= http://127.0.0.1:8000
 JAEGER_URL     ?= http://localhost:16686
 PROMETHEUS_URL ?= http://localhost:9090
 
+# `make load` and `make traces`: traffic through a running stack, then what its traces say.
+USERS       ?= 20
+SPAWN       ?= 5
+DURATION    ?= 2m
+SINCE       ?= 15m
+PRICING_URL ?= http://127.0.0.1:8002
+
+$(VENV)/.load-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet --editable ".[load]"
+	@touch $@
+
+.PHONY: load
+load: $(VENV)/.load-installed ## Drive a shop-like mix of traffic through a running stack (locust)
+	PRICING_URL=$(PRICING_URL) locust -f load/locustfile.py --headless --host $(SHOP_BASE_URL) \
+		--users $(USERS) --spawn-rate $(SPAWN) --run-time $(DURATION) --only-summary
+
+.PHONY: traces
+traces: install ## Slowest traces, N+1 queries, sequential calls and error origins from Jaeger
+	JAEGER_URL=$(JAEGER_URL) shopctl traces analyze --since $(SINCE)
+
 .PHONY: smoke
 smoke: install ## Smoke-test a running stack: an order, its trace in Jaeger, its metrics in Prometheus
 	SHOP_BASE_URL=$(SHOP_BASE_URL) JAEGER_URL=$(JAEGER_URL) PROMETHEUS_URL=$(PROMETHEUS_URL) \
@@ -54,8 +74,8 @@ smoke: install ## Smoke-test a running stack: an order, its trace in Jaeger, its
 
 .PHONY: format
 format: install ## Format and auto-fix the code
-	ruff format services tests
-	ruff check --fix services tests
+	ruff format services tests load
+	ruff check --fix services tests load
 
 .PHONY: clean
 clean: ## Remove the virtualenv, local data and caches (not the built tools)

@@ -17,6 +17,7 @@ from inventory.schemas import (
 from shopkit.auth import AdminDep
 from shopkit.db import SessionDep
 from shopkit.problems import Problem
+from shopkit.scenarios import LOCK_CONTENTION, ScenariosDep
 from shopkit.types import MAX_ITEMS, LineItem, Sku
 
 router = APIRouter(tags=["inventory"])
@@ -56,10 +57,12 @@ async def put_stock(
     },
 )
 async def create_reservation(
-    session: SessionDep, body: ReservationRequest, response: Response
+    session: SessionDep, body: ReservationRequest, response: Response, scenarios: ScenariosDep
 ) -> ReservationOut:
+    contention = scenarios.get(LOCK_CONTENTION)
+    hold = contention.latency_ms / 1000 if contention.hits() else 0
     try:
-        created = await stock.reserve(session, body.order_id, body.items)
+        created = await stock.reserve(session, body.order_id, body.items, hold)
     except stock.OutOfStock as exc:
         raise Problem(
             409,

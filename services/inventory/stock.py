@@ -5,11 +5,12 @@ calls. Every change of stock happens in one database transaction that locks the 
 touches in SKU order, so concurrent reservations never oversell and never deadlock.
 """
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 
 from opentelemetry import metrics, trace
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -66,15 +67,23 @@ async def _lock_levels(session: AsyncSession, skus: Sequence[str]) -> dict[str, 
 
 
 async def _change_levels(session: AsyncSession, deltas: dict[str, int]) -> None:
-    for sku in sorted(deltas):
-        await session.execute(
-            update(Stock)
-            .where(Stock.sku == sku)
-            .values(available=Stock.available + deltas[sku], updated_at=func.now())
-        )
+    """One statement for all SKUs (executemany), not one round trip per SKU."""
+    stock = Stock.__table__.c
+    await session.execute(
+        # Core, not ORM, update: a list of parameters runs as one executemany.
+        update(Stock.__table__)  # type: ignore[arg-type]  # a Table, typed as FromClause
+        .where(stock.sku == bindparam("target_sku"))
+        .values(available=stock.available + bindparam("delta"), updated_at=func.now()),
+        [{"target_sku": sku, "delta": delta} for sku, delta in sorted(deltas.items())],
+    )
 
 
-async def reserve(session: AsyncSession, order_id: uuid.UUID, items: Sequence[LineItem]) -> bool:
+async def reserve(
+    session: AsyncSession,
+    order_id: uuid.UUID,
+    items: Sequence[LineItem],
+    hold_lock_seconds: float = 0,
+) -> bool:
     """Reserve every item or none. Returns whether the reservation was created now.
 
     Repeating the call for the same order and items returns the existing reservation, so
@@ -84,7 +93,7 @@ async def reserve(session: AsyncSession, order_id: uuid.UUID, items: Sequence[Li
         "reserve-stock", attributes={"order.id": str(order_id), "order.item_count": len(items)}
     ):
         try:
-            return await _reserve(session, order_id, items)
+            return await _reserve(session, order_id, items, hold_lock_seconds)
         except OutOfStock:
             conflicts.add(1, {"reason": "out_of_stock"})
             raise
@@ -93,7 +102,9 @@ async def reserve(session: AsyncSession, order_id: uuid.UUID, items: Sequence[Li
             raise
 
 
-async def _reserve(session: AsyncSession, order_id: uuid.UUID, items: Sequence[LineItem]) -> bool:
+async def _reserve(
+    session: AsyncSession, order_id: uuid.UUID, items: Sequence[LineItem], hold_lock_seconds: float
+) -> bool:
     async with session.begin():
         created = await session.scalar(
             insert(Reservation)
@@ -113,6 +124,9 @@ async def _reserve(session: AsyncSession, order_id: uuid.UUID, items: Sequence[L
             )
 
         levels = await _lock_levels(session, [i.sku for i in items])
+        if hold_lock_seconds:
+            # The lock-contention scenario: slow work while the stock rows stay locked.
+            await asyncio.sleep(hold_lock_seconds)
         shortages = [
             Shortage(sku=i.sku, requested=i.quantity, available=levels.get(i.sku, 0))
             for i in items

@@ -17,6 +17,7 @@ from order.schemas import CustomerId, OrderDetail, OrderOut, OrderPage, OrderReq
 from order.settings import OrderSettings
 from shopkit.db import SessionDep
 from shopkit.problems import Problem
+from shopkit.scenarios import N_PLUS_ONE, SEQUENTIAL_FANOUT, ScenariosDep
 
 router = APIRouter(tags=["orders"])
 
@@ -68,10 +69,17 @@ async def place_order(
     settings: SettingsDep,
     inventory: InventoryDep,
     pricing: PricingDep,
+    scenarios: ScenariosDep,
 ) -> OrderOut:
     try:
         order, replayed = await orders.place_order(
-            session, inventory, pricing, key, body, settings.idempotency_claim_ttl_seconds
+            session,
+            inventory,
+            pricing,
+            key,
+            body,
+            settings.idempotency_claim_ttl_seconds,
+            sequential=scenarios.get(SEQUENTIAL_FANOUT).hits(),
         )
     except OutOfStock as exc:
         raise Problem(
@@ -118,9 +126,14 @@ async def place_order(
     summary="An order with live stock and prices from inventory and pricing",
 )
 async def get_order(
-    order_id: uuid.UUID, session: SessionDep, inventory: InventoryDep, pricing: PricingDep
+    order_id: uuid.UUID,
+    session: SessionDep,
+    inventory: InventoryDep,
+    pricing: PricingDep,
+    scenarios: ScenariosDep,
 ) -> OrderDetail:
-    detail = await orders.get_order_detail(session, inventory, pricing, order_id)
+    sequential = scenarios.get(SEQUENTIAL_FANOUT).hits()
+    detail = await orders.get_order_detail(session, inventory, pricing, order_id, sequential)
     if detail is None:
         raise Problem(404, "unknown-order", "Unknown order", f"no order {order_id}")
     return detail
@@ -129,12 +142,15 @@ async def get_order(
 @router.get("/orders", summary="Orders, newest first, optionally of one customer")
 async def list_orders(
     session: SessionDep,
+    scenarios: ScenariosDep,
     customer_id: Annotated[CustomerId | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OrderPage:
     try:
-        page, next_cursor = await orders.list_orders(session, customer_id, limit, cursor)
+        page, next_cursor = await orders.list_orders(
+            session, customer_id, limit, cursor, scenarios.get(N_PLUS_ONE).hits()
+        )
     except orders.InvalidCursor as exc:
         raise Problem(
             422,

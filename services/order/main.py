@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from order import api
 from order.settings import OrderSettings
 from shopkit.app import create_service_app
+from shopkit.scenarios import N_PLUS_ONE, SEQUENTIAL_FANOUT
 
 
 def create_app(settings: OrderSettings | None = None) -> FastAPI:
@@ -13,4 +14,5 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
         description="Places orders through pricing and inventory, and serves them back.",
         settings=settings or OrderSettings(),
         routers=[api.router],
+        scenarios=(N_PLUS_ONE, SEQUENTIAL_FANOUT),
     )

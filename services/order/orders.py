@@ -13,9 +13,10 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import metrics, trace
 from sqlalchemy import delete, func, literal, select, tuple_, update
@@ -23,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from order.clients import (
     InventoryClient,
@@ -36,6 +38,8 @@ from order.schemas import LiveLine, OrderDetail, OrderOut, OrderRequest
 from shopkit.problems import DependencyUnavailable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+U = TypeVar("U")
 tracer = trace.get_tracer(__name__)
 meter = metrics.get_meter(__name__)
 orders_created = meter.create_counter(
@@ -75,15 +79,19 @@ async def place_order(
     key: str,
     request: OrderRequest,
     claim_ttl_seconds: float,
+    sequential: bool = False,
 ) -> tuple[Order, bool]:
-    """Place an order once per Idempotency-Key. Returns the order and whether it is a replay."""
+    """Place an order once per Idempotency-Key. Returns the order and whether it is a replay.
+
+    `sequential` (the sequential-fanout scenario) quotes, then reserves, instead of both at once.
+    """
     with tracer.start_as_current_span(
         "place-order",
         attributes={"customer.id": request.customer_id, "order.item_count": len(request.items)},
     ) as span:
         try:
             order, replayed = await _place_order(
-                session, inventory, pricing, key, request, claim_ttl_seconds
+                session, inventory, pricing, key, request, claim_ttl_seconds, sequential
             )
         except Exception as exc:
             orders_failed.add(1, {"reason": _failure_reason(exc)})
@@ -109,6 +117,7 @@ async def _place_order(
     key: str,
     request: OrderRequest,
     claim_ttl_seconds: float,
+    sequential: bool,
 ) -> tuple[Order, bool]:
     with tracer.start_as_current_span("claim-idempotency-key"):
         order_id, existing = await _claim(
@@ -118,10 +127,8 @@ async def _place_order(
     if existing is not None:
         return existing, True
 
-    quote, reserved = await asyncio.gather(
-        pricing.quote(request.items),
-        inventory.reserve(order_id, request.items),
-        return_exceptions=True,
+    quote, reserved = await _both(
+        pricing.quote(request.items), inventory.reserve(order_id, request.items), sequential
     )
     try:
         for outcome in (quote, reserved):
@@ -135,6 +142,21 @@ async def _place_order(
             await _compensate(session, inventory, key, order_id, release=_may_hold_stock(reserved))
         raise
     return order, False
+
+
+async def _both(
+    first: Awaitable[T], second: Awaitable[U], sequential: bool
+) -> tuple[T | BaseException, U | BaseException]:
+    """Await two independent calls, concurrently unless `sequential`; failures are returned."""
+    if not sequential:
+        return await asyncio.gather(first, second, return_exceptions=True)
+    results: list[Any] = []
+    for call in (first, second):
+        try:
+            results.append(await call)
+        except Exception as exc:
+            results.append(exc)
+    return results[0], results[1]
 
 
 def _failure_reason(exc: Exception) -> str:
@@ -276,20 +298,22 @@ async def get_order_detail(
     inventory: InventoryClient,
     pricing: PricingClient,
     order_id: uuid.UUID,
+    sequential: bool = False,
 ) -> OrderDetail | None:
-    """The order with live stock and prices, fetched from both services concurrently."""
+    """The order with live stock and prices, fetched from both services concurrently
+    (one after the other under the sequential-fanout scenario)."""
     order = await get_order(session, order_id)
     if order is None:
         return None
     skus = [line.sku for line in order.lines]
-    try:
-        async with asyncio.TaskGroup() as group:
-            stock = group.create_task(inventory.stock_levels(skus))
-            prices = group.create_task(pricing.unit_prices(skus))
-    except* DependencyUnavailable as failures:
-        raise failures.exceptions[0] from None
+    available, unit_prices = await _both(
+        inventory.stock_levels(skus), pricing.unit_prices(skus), sequential
+    )
+    for outcome in (available, unit_prices):
+        if isinstance(outcome, BaseException):
+            raise outcome
+    assert isinstance(available, dict) and isinstance(unit_prices, dict)
     summary = OrderOut.model_validate(order)
-    available, unit_prices = stock.result(), prices.result()
     return OrderDetail(
         **summary.model_dump(exclude={"lines"}),
         lines=[
@@ -304,10 +328,20 @@ async def get_order_detail(
 
 
 async def list_orders(
-    session: AsyncSession, customer_id: str | None, limit: int, cursor: str | None
+    session: AsyncSession,
+    customer_id: str | None,
+    limit: int,
+    cursor: str | None,
+    lines_one_by_one: bool = False,
 ) -> tuple[list[Order], str | None]:
-    """Newest first, by keyset on (created_at, id): stable and fast on any page."""
-    query = select(Order).options(selectinload(Order.lines))
+    """Newest first, by keyset on (created_at, id): stable and fast on any page.
+
+    The lines of all orders come in one batched query; `lines_one_by_one` (the n-plus-one
+    scenario) loads them with one query per order instead.
+    """
+    query = select(Order)
+    if not lines_one_by_one:
+        query = query.options(selectinload(Order.lines))
     if customer_id is not None:
         query = query.where(Order.customer_id == customer_id)
     if cursor is not None:
@@ -317,6 +351,14 @@ async def list_orders(
     query = query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)
     async with session.begin():
         orders = list(await session.scalars(query))
+        if lines_one_by_one:
+            for order in orders:
+                lines = await session.scalars(
+                    select(OrderLine)
+                    .where(OrderLine.order_id == order.id)
+                    .order_by(OrderLine.position)
+                )
+                set_committed_value(order, "lines", list(lines))
     if len(orders) <= limit:
         return orders, None
     last = orders[limit - 1]

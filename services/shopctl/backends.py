@@ -108,10 +108,14 @@ def start_jaeger(root: Path, logs: Path) -> Backend:
     )
 
 
-def start_collector(root: Path, logs: Path) -> Backend:
+def start_collector(root: Path, logs: Path, tail_sampling: bool = False) -> Backend:
+    """The Collector from collector/config.yaml, with the tail-sampling overlay if asked."""
+    configs = ["--config=collector/config.yaml"]
+    if tail_sampling:
+        configs.append("--config=collector/tail-sampling.yaml")
     return start(
         "collector",
-        [str(root / ".tools/bin/otelcol-shop"), "--config=collector/config.yaml"],
+        [str(root / ".tools/bin/otelcol-shop"), *configs],
         "http://localhost:13133/",
         root,
         logs,
@@ -137,12 +141,14 @@ def start_prometheus(root: Path, data: Path, logs: Path) -> Backend:
     )
 
 
-def start_all(root: Path, data: Path, logs: Path) -> dict[str, Backend]:
+def start_all(
+    root: Path, data: Path, logs: Path, tail_sampling: bool = False
+) -> dict[str, Backend]:
     """Downstream first, so the Collector's first export finds Jaeger listening."""
     started: dict[str, Backend] = {}
     try:
         started["jaeger"] = start_jaeger(root, logs)
-        started["collector"] = start_collector(root, logs)
+        started["collector"] = start_collector(root, logs, tail_sampling)
         started["prometheus"] = start_prometheus(root, data, logs)
     except BaseException:
         stop_all(started)

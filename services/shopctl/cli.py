@@ -1,6 +1,7 @@
-"""`shopctl`: database migrations, seed data and the local stack."""
+"""`shopctl`: database migrations, seed data, the local stack and trace analysis."""
 
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -10,14 +11,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shopctl import backends, migrations, stack
+from shopctl import backends, jaeger, migrations, stack, traces
 from shopctl.postgres import LocalPostgres
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
 db = typer.Typer(help="Database schema chores.", no_args_is_help=True)
 app.add_typer(db, name="db")
+traces_cli = typer.Typer(help="Read the services' traces back from Jaeger.", no_args_is_help=True)
+app.add_typer(traces_cli, name="traces")
 
 DatabaseUrl = Annotated[str, typer.Option(envvar="DATABASE_URL", help="SQLAlchemy async URL")]
 
@@ -67,6 +71,9 @@ async def seed_all(database_url: str, products: int, stock: int) -> None:
 def run(
     products: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
     pg_port: Annotated[int, typer.Option(envvar="PGPORT", help="Local PostgreSQL port")] = 54320,
+    tail_sampling: Annotated[
+        bool, typer.Option(help="Collector keeps errors, slow traces and a share of the rest")
+    ] = False,
 ) -> None:
     """Run PostgreSQL, the telemetry backends and the three services until Ctrl-C.
 
@@ -94,7 +101,7 @@ def run(
             typer.echo(f"telemetry off; missing: {', '.join(absent)}", err=True)
         else:
             typer.echo("starting Jaeger, the Collector and Prometheus")
-            telemetry = backends.start_all(root, run_dir / "prometheus", run_dir)
+            telemetry = backends.start_all(root, run_dir / "prometheus", run_dir, tail_sampling)
             telemetry_env = {"OTEL_EXPORTER_OTLP_ENDPOINT": backends.COLLECTOR_OTLP}
         for name, port in stack.PORTS.items():
             env = stack.service_env(name, database_url, stack.PORTS, admin_token, **telemetry_env)
@@ -120,6 +127,58 @@ def run(
         backends.stop_all(telemetry)
         if postgres is not None:
             postgres.stop()
+
+
+@traces_cli.command("analyze")
+def traces_analyze(
+    jaeger_url: Annotated[
+        str, typer.Option(envvar="JAEGER_URL", help="Jaeger query URL")
+    ] = backends.JAEGER_URL,
+    service: Annotated[str, typer.Option(help="Whose traces to fetch")] = "order-service",
+    since: Annotated[str, typer.Option(help="How far back: 30s, 15m, 2h, 1d")] = "15m",
+    limit: Annotated[int, typer.Option(min=1, help="Traces to fetch")] = 200,
+    top: Annotated[int, typer.Option(min=0, help="Slowest traces to show")] = 5,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON document on stdout, for CI")
+    ] = False,
+    min_repeats: Annotated[
+        int, typer.Option(min=2, help="Same query under one span this often is an N+1")
+    ] = 5,
+) -> None:
+    """Find what makes requests slow or fail in the traces Jaeger holds.
+
+    Shows the slowest traces with their critical path, N+1 queries, calls to different
+    services made one after the other, and the spans where failures start. Exits 0 whatever
+    it finds; 1 when Jaeger cannot be read or holds no traces of the service.
+    """
+    try:
+        window = traces.parse_since(since)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from exc
+    try:
+        raw = jaeger.fetch_traces(jaeger_url, service, window, limit)
+    except jaeger.JaegerError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if not raw:
+        typer.echo(
+            f"error: Jaeger at {jaeger_url} has no traces of {service} in the last {since}",
+            err=True,
+        )
+        raise typer.Exit(1)
+    report = traces.analyze([traces.parse_trace(t) for t in raw], top=top, min_repeats=min_repeats)
+    if as_json:
+        query: dict[str, str | int] = {
+            "jaeger_url": jaeger_url,
+            "service": service,
+            "since": since,
+            "limit": limit,
+            "top": top,
+            "min_repeats": min_repeats,
+        }
+        typer.echo(json.dumps(traces.report_json(report, query), indent=2))
+    else:
+        traces.render(report, Console(), min_repeats=min_repeats)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from shopkit.db import create_engine, create_sessionmaker
 from shopkit.http import create_http_client
 from shopkit.limits import BodySizeLimit
 from shopkit.problems import install_problem_handlers
+from shopkit.scenarios import ERRORS, SLOW_DEPENDENCY, InjectedFaults, Scenarios
+from shopkit.scenarios import router as scenarios_router
 from shopkit.settings import ClientSettings, ServiceSettings
 from shopkit.telemetry import configure_logging, setup_telemetry
 
@@ -22,6 +24,7 @@ def create_service_app(
     description: str,
     settings: ServiceSettings,
     routers: Sequence[APIRouter],
+    scenarios: tuple[str, ...] = (),
 ) -> FastAPI:
     """Build a service's FastAPI app.
 
@@ -53,10 +56,15 @@ def create_service_app(
         title=f"{name} service", description=description, version=VERSION, lifespan=lifespan
     )
     app.state.settings = settings
+    app.state.scenarios = Scenarios(scenarios, settings.scenarios)
     telemetry = setup_telemetry(app, name, VERSION)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if {SLOW_DEPENDENCY, ERRORS} & set(scenarios):
+        app.add_middleware(InjectedFaults, scenarios=app.state.scenarios)
     app.include_router(health.router)
+    if scenarios:
+        app.include_router(scenarios_router)
     for router in routers:
         app.include_router(router)
     return app

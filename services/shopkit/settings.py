@@ -3,6 +3,8 @@
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shopkit.scenarios import Scenario
+
 
 class ServiceSettings(BaseSettings):
     """Read once at start-up from the environment; invalid values stop the process early."""
@@ -18,6 +20,9 @@ class ServiceSettings(BaseSettings):
 
     # Admin routes answer 401 to everyone while no token is configured.
     admin_token: SecretStr | None = None
+
+    # Fault scenarios switched on at start-up, as JSON (see shopkit/scenarios.py).
+    scenarios: dict[str, Scenario] = Field(default_factory=dict)
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_level: str = "INFO"

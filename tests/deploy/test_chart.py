@@ -15,17 +15,22 @@ HELM = REPO / ".tools" / "bin" / "helm"
 CHART = REPO / "deploy" / "helm" / "shop"
 
 
-@pytest.fixture(scope="module")
-def manifests() -> list[dict[str, Any]]:
+def render(*args: str) -> list[dict[str, Any]]:
+    """The chart's objects as `helm template` renders them, with extra `--set`/`-f` arguments."""
     if not HELM.exists():
         pytest.skip("helm not built: make k8s-tools")
     rendered = subprocess.run(
-        [str(HELM), "template", "shop", str(CHART), "--namespace", "shop"],
+        [str(HELM), "template", "shop", str(CHART), "--namespace", "shop", *args],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     return [doc for doc in yaml.safe_load_all(rendered) if doc]
+
+
+@pytest.fixture(scope="module")
+def manifests() -> list[dict[str, Any]]:
+    return render()
 
 
 def config_map(manifests: list[dict[str, Any]], name: str) -> dict[str, str]:
@@ -99,6 +104,64 @@ def test_services_export_to_the_bundled_collector(manifests: list[dict[str, Any]
     assert settings["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://shop-collector:4317"
     assert settings["OTEL_SERVICE_NAME"] == "order-service"
     assert settings["INVENTORY_URL"].startswith("http://shop-inventory")
+
+
+def collector(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    [found] = [
+        m
+        for m in manifests
+        if m["kind"] == "Deployment" and m["metadata"]["name"] == "shop-collector"
+    ]
+    return found
+
+
+def test_tail_sampling_is_off_by_default(manifests: list[dict[str, Any]]) -> None:
+    [container] = _pod(collector(manifests))["containers"]
+    assert container["args"] == ["--config=/conf/config.yaml"]
+    assert "tail-sampling.yaml" not in config_map(manifests, "shop-collector")
+    assert not [e for e in container["env"] if e["name"].startswith("TAIL_SAMPLING_")]
+
+
+def test_tail_sampling_merges_the_repositorys_overlay(manifests: list[dict[str, Any]]) -> None:
+    sampled = render(
+        "--set=collector.tailSampling.enabled=true",
+        "--set=collector.tailSampling.latencyThresholdMs=750",
+        "--set=collector.tailSampling.percentage=25",
+    )
+    deployment = collector(sampled)
+    [container] = _pod(deployment)["containers"]
+    assert container["args"] == ["--config=/conf/config.yaml", "--config=/conf/tail-sampling.yaml"]
+    shipped = config_map(sampled, "shop-collector")
+    assert shipped["tail-sampling.yaml"].strip() == source("collector/tail-sampling.yaml").strip()
+    assert shipped["config.yaml"].strip() == source("collector/config.yaml").strip()
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["TAIL_SAMPLING_LATENCY_MS"] == "750"
+    assert env["TAIL_SAMPLING_PERCENTAGE"] == "25"
+    # Every span of a trace must reach the Collector that decides on it.
+    assert deployment["spec"]["replicas"] == 1
+    # Switching the overlay on must restart the Collector, which reads its config only at start.
+    annotation = "checksum/config"
+    before = _pod_annotations(collector(manifests))[annotation]
+    assert _pod_annotations(deployment)[annotation] != before
+
+
+def test_scenarios_reach_their_service_as_json(tmp_path: Path) -> None:
+    scenarios = {
+        "slow-dependency": {"enabled": True, "latency_ms": 100, "fraction": 0.5},
+        "lock-contention": {"enabled": True, "latency_ms": 2000},
+    }
+    values = tmp_path / "scenarios.yaml"
+    values.write_text(yaml.safe_dump({"services": {"inventory": {"scenarios": scenarios}}}))
+    rendered = render("-f", str(values))
+    assert json.loads(config_map(rendered, "shop-inventory")["SCENARIOS"]) == scenarios
+    # Unset means absent, so each service keeps its own all-off default.
+    assert "SCENARIOS" not in config_map(rendered, "shop-order")
+    assert "SCENARIOS" not in config_map(rendered, "shop-pricing")
+
+
+def _pod_annotations(manifest: dict[str, Any]) -> dict[str, str]:
+    annotations: dict[str, str] = manifest["spec"]["template"]["metadata"]["annotations"]
+    return annotations
 
 
 def _pod(manifest: dict[str, Any]) -> dict[str, Any]:

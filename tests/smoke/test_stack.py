@@ -1,28 +1,16 @@
 """An order end to end, then its trace in Jaeger and its metrics in Prometheus."""
 
 import json
-import time
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.conftest import wait_for
 from tests.smoke.conftest import Target
 
-T = TypeVar("T")
 SERVICES = {"order-service", "inventory-service", "pricing-service"}
-
-
-def poll(what: str, probe: Callable[[], T | None], timeout: float = 120.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(1)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +47,7 @@ def test_its_trace_spans_three_services_with_db_spans(
         services = {p["serviceName"] for p in found[0]["processes"].values()}
         return found[0] if services >= SERVICES else None
 
-    found = poll(f"the trace of order {order['id']} in Jaeger", trace)
+    found = wait_for(f"the trace of order {order['id']} in Jaeger", trace, timeout=120)
     by_process = {k: p["serviceName"] for k, p in found["processes"].items()}
     db_services = {
         by_process[span["processID"]]
@@ -78,7 +66,7 @@ def test_its_metrics_reach_prometheus(target: Target, order: dict[str, Any]) -> 
         ).json()["data"]["result"]
         return result
 
-    poll("shop_orders_created_total in Prometheus", created)
+    wait_for("shop_orders_created_total in Prometheus", created, timeout=120)
 
 
 def test_grafana_has_its_datasources_and_dashboards(target: Target) -> None:

@@ -155,6 +155,9 @@ serviceDefaults.env overrides it like any variable. */}}
 {{- range .service.upstreams }}
 {{ printf "%s_URL" (upper .) }}: {{ printf "http://%s:%v" (include "shop.componentName" (dict "ctx" $ctx "component" .)) $ctx.Values.serviceDefaults.port | quote }}
 {{- end }}
+{{- with .service.scenarios }}
+SCENARIOS: {{ toJson . | quote }}
+{{- end }}
 {{- range $key, $value := .service.env }}
 {{ $key }}: {{ $value | quote }}
 {{- end }}

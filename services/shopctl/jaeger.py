@@ -1,0 +1,61 @@
+"""Reading traces from Jaeger's HTTP query API (the one its UI uses, served on :16686)."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+
+class JaegerError(Exception):
+    """Jaeger could not be asked, or did not answer like Jaeger: the message says which."""
+
+
+def fetch_traces(
+    jaeger_url: str,
+    service: str,
+    since: timedelta,
+    limit: int,
+    *,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Up to `limit` whole traces of `service` that started in the last `since`.
+
+    The search answers with complete traces (every span of every service), so one request
+    is enough. start and end are unix microseconds; `lookback` is only the UI's.
+    """
+    end = now or datetime.now(UTC)
+    params = {
+        "service": service,
+        "start": str(_unix_us(end - since)),
+        "end": str(_unix_us(end)),
+        "limit": str(limit),
+    }
+    try:
+        with httpx.Client(base_url=jaeger_url, timeout=30.0) as client:
+            response = client.get("/api/traces", params=params)
+    except httpx.HTTPError as exc:
+        raise JaegerError(f"cannot reach Jaeger at {jaeger_url}: {exc}") from exc
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200 or not isinstance(body, dict):
+        raise JaegerError(
+            f"Jaeger at {jaeger_url} answered {response.status_code} to {response.request.url}: "
+            f"{_error_message(body, response.text)}"
+        )
+    if body.get("errors"):
+        raise JaegerError(f"Jaeger at {jaeger_url}: {_error_message(body, response.text)}")
+    traces: list[dict[str, Any]] = body.get("data") or []
+    return traces
+
+
+def _unix_us(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def _error_message(body: Any, text: str) -> str:
+    # Jaeger's errors look like {"data": null, "errors": [{"code": 400, "msg": "..."}]}.
+    if isinstance(body, dict) and body.get("errors"):
+        return "; ".join(str(e.get("msg", e)) for e in body["errors"])
+    return text[:200] or "(empty body)"

@@ -1,0 +1,94 @@
+"""Fault scenarios switch on and off at run time, and do what they say."""
+
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import ADMIN, Stack, idempotency_key
+
+Switch = Callable[..., None]
+SUPPORTED = {
+    "order": {"n-plus-one", "sequential-fanout"},
+    "inventory": {"slow-dependency", "errors", "lock-contention"},
+    "pricing": {"slow-dependency", "errors"},
+}
+
+
+@pytest.fixture
+def switch(services: Stack) -> Iterator[Switch]:
+    """Switch scenarios on for one test; everything is off again afterwards."""
+    switched: list[tuple[str, str]] = []
+
+    def on(service: str, name: str, **parameters: object) -> None:
+        response = httpx.put(
+            f"{services.url(service)}/admin/scenarios/{name}",
+            json={"enabled": True, **parameters},
+            headers=ADMIN,
+        )
+        assert response.status_code == 200, response.text
+        switched.append((service, name))
+
+    yield on
+    for service, name in switched:
+        httpx.put(f"{services.url(service)}/admin/scenarios/{name}", json={}, headers=ADMIN)
+
+
+@pytest.mark.parametrize("service", SUPPORTED)
+def test_each_service_lists_its_scenarios_all_off(services: Stack, service: str) -> None:
+    response = httpx.get(f"{services.url(service)}/admin/scenarios", headers=ADMIN)
+    assert response.status_code == 200
+    assert set(response.json()) == SUPPORTED[service]
+    assert not any(s["enabled"] for s in response.json().values())
+
+
+def test_scenarios_need_the_admin_token_and_a_known_name(services: Stack) -> None:
+    url = f"{services.url('pricing')}/admin/scenarios"
+    assert httpx.get(url).status_code == 401
+    assert httpx.put(f"{url}/n-plus-one", json={"enabled": True}, headers=ADMIN).status_code == 404
+    bad = httpx.put(f"{url}/errors", json={"enabled": True, "fraction": 2}, headers=ADMIN)
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "fraction"
+
+
+def _place(services: Stack) -> tuple[httpx.Response, float]:
+    started = time.perf_counter()
+    response = httpx.post(
+        f"{services.url('order')}/orders",
+        json={"customer_id": "scenario", "items": [{"sku": "SKU-00042", "quantity": 1}]},
+        headers=idempotency_key(),
+        timeout=30,
+    )
+    return response, time.perf_counter() - started
+
+
+def test_slow_dependency_delays_the_service(services: Stack, switch: Switch) -> None:
+    switch("pricing", "slow-dependency", latency_ms=300)
+    response, elapsed = _place(services)
+    assert response.status_code == 201
+    assert elapsed >= 0.3
+
+
+def test_sequential_fanout_adds_the_two_latencies(services: Stack, switch: Switch) -> None:
+    switch("pricing", "slow-dependency", latency_ms=300)
+    switch("inventory", "slow-dependency", latency_ms=300)
+    concurrent = _place(services)[1]
+    switch("order", "sequential-fanout")
+    sequential = _place(services)[1]
+    assert 0.3 <= concurrent < 0.55
+    assert sequential >= 0.6
+
+
+def test_errors_fail_the_dependency(services: Stack, switch: Switch) -> None:
+    switch("inventory", "errors", fraction=1.0)
+    response, _ = _place(services)
+    assert response.status_code == 503
+    assert response.json()["dependency"] == "inventory"
+
+
+def test_lock_contention_serializes_reservations(services: Stack, switch: Switch) -> None:
+    switch("inventory", "lock-contention", latency_ms=200)
+    response, elapsed = _place(services)
+    assert response.status_code == 201
+    assert elapsed >= 0.2

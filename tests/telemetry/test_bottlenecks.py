@@ -1,0 +1,218 @@
+"""Each fault scenario, switched on in the traced stack, is named by `shopctl traces analyze`.
+
+Every test drives real requests, waits for their traces in Jaeger, and analyzes exactly the
+window it drove, so the scenarios never see each other's traces.
+"""
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from shopctl.backends import JAEGER_URL, Backend
+from shopctl.jaeger import fetch_traces
+from shopctl.traces import analyze, parse_trace, report_json
+from tests.conftest import wait_for
+from tests.e2e.conftest import ADMIN, Stack
+from tests.telemetry.conftest import new_sku, place_order
+
+Switch = Callable[..., None]
+
+
+@pytest.fixture
+def switch(traced: Stack) -> Iterator[Switch]:
+    switched: list[tuple[str, str]] = []
+
+    def on(service: str, name: str, **parameters: object) -> None:
+        url = f"{traced.url(service)}/admin/scenarios/{name}"
+        response = httpx.put(url, json={"enabled": True, **parameters}, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        switched.append((service, name))
+
+    yield on
+    for service, name in switched:
+        httpx.put(f"{traced.url(service)}/admin/scenarios/{name}", json={}, headers=ADMIN)
+
+
+def analysis(started: datetime, requests: int) -> dict[str, Any]:
+    """Wait until Jaeger holds the window's `requests` traces, complete, then analyze them."""
+    last_count = -1
+
+    def settled() -> list[dict[str, Any]] | None:
+        nonlocal last_count
+        raw = fetch_traces(JAEGER_URL, "order-service", datetime.now(UTC) - started, 500)
+        # A trace is there once its root (the order service's server span, which ends
+        # last) is; it is complete once no further spans arrive between two polls.
+        rooted = [t for t in raw if any(not s["references"] for s in t["spans"])]
+        count = sum(len(t["spans"]) for t in raw)
+        done = len(rooted) >= requests and count == last_count
+        last_count = count
+        return raw if done else None
+
+    raw = wait_for(f"{requests} complete traces in Jaeger", settled)
+    report = analyze([parse_trace(t) for t in raw], top=3, min_repeats=5)
+    return report_json(report, {})
+
+
+def orders_of_one_customer(stack: Stack, count: int) -> str:
+    customer = f"nplus-{uuid.uuid4().hex[:8]}"
+    sku = new_sku(stack, stock=1000)
+    for _ in range(count):
+        assert place_order(stack, [{"sku": sku, "quantity": 1}], customer).status_code == 201
+    return customer
+
+
+def test_with_every_scenario_off_there_is_no_finding(traced: Stack) -> None:
+    customer = orders_of_one_customer(traced, 6)
+    started = datetime.now(UTC)
+    placed = [place_order(traced, [{"sku": new_sku(traced), "quantity": 2}]) for _ in range(3)]
+    with httpx.Client(base_url=traced.url("order"), timeout=30) as client:
+        for response in placed:
+            assert client.get(f"/orders/{response.json()['id']}").status_code == 200
+        assert client.get("/orders", params={"customer_id": customer}).status_code == 200
+
+    findings = analysis(started, requests=3 + 3 + 1)["findings"]
+
+    assert findings == {"n_plus_one": [], "sequential_calls": [], "error_hotspots": []}
+
+
+def test_n_plus_one_names_the_repeated_statement_and_its_count(
+    traced: Stack, switch: Switch
+) -> None:
+    customer = orders_of_one_customer(traced, 8)
+    switch("order", "n-plus-one")
+    started = datetime.now(UTC)
+    with httpx.Client(base_url=traced.url("order"), timeout=30) as client:
+        for _ in range(3):
+            response = client.get("/orders", params={"customer_id": customer, "limit": 8})
+            assert len(response.json()["items"]) == 8
+
+    [finding] = analysis(started, requests=3)["findings"]["n_plus_one"]
+
+    assert finding["service"] == "order-service"
+    assert "FROM orders.order_lines" in finding["statement"]
+    assert (finding["max_calls"], finding["traces"], finding["calls"]) == (8, 3, 24)
+
+
+def test_slow_dependency_puts_the_critical_path_through_that_service(
+    traced: Stack, switch: Switch
+) -> None:
+    switch("pricing", "slow-dependency", latency_ms=400)
+    started = datetime.now(UTC)
+    for _ in range(3):
+        assert place_order(traced, [{"sku": new_sku(traced), "quantity": 1}]).status_code == 201
+
+    report = analysis(started, requests=3)
+
+    for trace in report["slowest_traces"]:
+        by_service = trace["self_us_by_service"]
+        assert max(by_service, key=by_service.get) == "pricing-service", by_service
+        assert by_service["pricing-service"] >= 400_000
+        slowest_step = max(trace["critical_path"], key=lambda step: step["self_us"])
+        assert (slowest_step["service"], slowest_step["operation"]) == (
+            "pricing-service",
+            "POST /quotes",
+        )
+
+
+def test_sequential_fanout_names_the_two_calls(traced: Stack, switch: Switch) -> None:
+    placed = [place_order(traced, [{"sku": new_sku(traced), "quantity": 1}]) for _ in range(3)]
+    switch("order", "sequential-fanout")
+    started = datetime.now(UTC)
+    with httpx.Client(base_url=traced.url("order"), timeout=30) as client:
+        for response in placed:
+            assert client.get(f"/orders/{response.json()['id']}").status_code == 200
+
+    [finding] = analysis(started, requests=3)["findings"]["sequential_calls"]
+
+    assert finding["service"] == "order-service"
+    assert finding["parent_operation"] == "GET /orders/{order_id}"
+    assert {call["downstream"] for call in finding["calls"]} == {
+        "inventory-service",
+        "pricing-service",
+    }
+    assert finding["traces"] == 3
+
+
+def test_errors_name_the_failing_service_and_operation(traced: Stack, switch: Switch) -> None:
+    switch("inventory", "errors", fraction=1.0)
+    started = datetime.now(UTC)
+    for _ in range(3):
+        response = place_order(traced, [{"sku": new_sku(traced), "quantity": 1}])
+        assert response.status_code == 503
+
+    report = analysis(started, requests=3)
+
+    [hotspot] = report["findings"]["error_hotspots"]
+    assert (hotspot["service"], hotspot["operation"], hotspot["traces"]) == (
+        "inventory-service",
+        "POST /reservations",
+        3,
+    )
+
+
+def test_lock_contention_shows_as_waiting_on_the_locked_rows(traced: Stack, switch: Switch) -> None:
+    sku = new_sku(traced, stock=100)
+    switch("inventory", "lock-contention", latency_ms=300)
+    started = datetime.now(UTC)
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(
+            pool.map(lambda _: place_order(traced, [{"sku": sku, "quantity": 1}]), range(4))
+        )
+    assert [r.status_code for r in responses] == [201] * 4
+
+    [slowest, *_] = analysis(started, requests=4)["slowest_traces"]
+
+    assert slowest["duration_us"] >= 3 * 300_000
+    step = max(slowest["critical_path"], key=lambda s: s["self_us"])
+    # The slowest order waited for the others' locks in its SELECT ... FOR UPDATE.
+    assert (step["service"], step["operation"]) == ("inventory-service", "SELECT")
+    assert step["self_us"] >= 2 * 300_000
+
+
+def test_the_command_reports_json_for_ci(traced: Stack) -> None:
+    assert place_order(traced, [{"sku": new_sku(traced), "quantity": 1}]).status_code == 201
+    result = subprocess.run(
+        [sys.executable, "-m", "shopctl.cli", "traces", "analyze", "--json", "--since", "10m"],
+        env={"JAEGER_URL": JAEGER_URL, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["traces"] > 0
+    assert set(report["findings"]) == {"n_plus_one", "sequential_calls", "error_hotspots"}
+
+    tables = subprocess.run(
+        [sys.executable, "-m", "shopctl.cli", "traces", "analyze", "--since", "10m"],
+        env={"JAEGER_URL": JAEGER_URL, "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert tables.returncode == 0, tables.stderr
+    assert "traces analyzed" in tables.stdout
+    assert "Critical path of" in tables.stdout
+
+
+def test_the_command_says_clearly_when_there_is_nothing_to_analyze(
+    backends: dict[str, Backend],
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "shopctl.cli", "traces", "analyze", "--service", "nobody"],
+        env={"JAEGER_URL": JAEGER_URL, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "no traces of nobody in the last 15m" in result.stderr
+    assert "Traceback" not in result.stderr

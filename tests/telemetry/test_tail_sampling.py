@@ -1,0 +1,108 @@
+"""Tail sampling in the Collector keeps every failed and every slow trace, and a share of
+the rest; span metrics still count every request."""
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shopctl import backends as backends_
+from shopctl.backends import JAEGER_URL, Backend
+from tests.conftest import REPO, wait_for
+from tests.e2e.conftest import ADMIN, Stack
+from tests.telemetry.conftest import new_sku, place_order, promql
+
+PERCENTAGE = 20
+NORMAL, FAILING, SLOW = 100, 10, 10
+
+
+@pytest.fixture
+def tail_sampling(
+    backends: dict[str, Backend], logs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """The Collector restarted with collector/tail-sampling.yaml, then restored."""
+    monkeypatch.setenv("TAIL_SAMPLING_PERCENTAGE", str(PERCENTAGE))
+    monkeypatch.setenv("TAIL_SAMPLING_LATENCY_MS", "300")
+    backends.pop("collector").stop()
+    try:
+        backends["collector"] = backends_.start_collector(REPO, logs_dir, tail_sampling=True)
+        yield
+    finally:
+        backends.pop("collector").stop()
+        backends["collector"] = backends_.start_collector(REPO, logs_dir)
+
+
+def scenario(stack: Stack, service: str, name: str, enabled: bool, **parameters: object) -> None:
+    response = httpx.put(
+        f"{stack.url(service)}/admin/scenarios/{name}",
+        json={"enabled": enabled, **parameters},
+        headers=ADMIN,
+    )
+    assert response.status_code == 200
+
+
+def traces_of(customer: str) -> int:
+    found = httpx.get(
+        f"{JAEGER_URL}/api/traces",
+        params={
+            "service": "order-service",
+            "tags": json.dumps({"customer.id": customer}),
+            "limit": "1000",
+        },
+        timeout=30,
+    ).json()["data"]
+    return len(found)
+
+
+def test_errors_and_slow_traces_are_all_kept_and_a_share_of_the_rest(
+    traced: Stack, tail_sampling: None
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    sku = new_sku(traced, stock=10_000)
+    counted_before = orders_counted_by_span_metrics()
+    for _ in range(NORMAL):
+        assert (
+            place_order(traced, [{"sku": sku, "quantity": 1}], f"normal-{run}").status_code == 201
+        )
+    scenario(traced, "inventory", "errors", True)
+    try:
+        for _ in range(FAILING):
+            response = place_order(traced, [{"sku": sku, "quantity": 1}], f"failing-{run}")
+            assert response.status_code == 503
+    finally:
+        scenario(traced, "inventory", "errors", False)
+    scenario(traced, "pricing", "slow-dependency", True, latency_ms=400)
+    try:
+        for _ in range(SLOW):
+            assert (
+                place_order(traced, [{"sku": sku, "quantity": 1}], f"slow-{run}").status_code == 201
+            )
+    finally:
+        scenario(traced, "pricing", "slow-dependency", False)
+
+    # Decisions come decision_wait (10 s) after a trace's first span.
+    wait_for("every failed trace", lambda: traces_of(f"failing-{run}") == FAILING, timeout=90)
+    wait_for("every slow trace", lambda: traces_of(f"slow-{run}") == SLOW, timeout=90)
+    kept = traces_of(f"normal-{run}")
+
+    # Binomial(100, 0.2): mean 20, standard deviation 4; three deviations either side.
+    assert 8 <= kept <= 32, kept
+    # Span metrics come from the unsampled pipeline: every request is counted.
+    everything = counted_before + NORMAL + FAILING + SLOW
+    wait_for(
+        f"span metrics counting all {NORMAL + FAILING + SLOW} orders",
+        lambda: orders_counted_by_span_metrics() >= everything,
+        timeout=90,
+    )
+
+
+def orders_counted_by_span_metrics() -> float:
+    query = (
+        'sum(traces_span_metrics_calls_total{service_name="order-service",'
+        ' span_name="POST /orders"})'
+    )
+    result = promql(query)
+    return float(result[0]["value"][1]) if result else 0.0

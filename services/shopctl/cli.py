@@ -113,7 +113,10 @@ def run(
             typer.echo(f"{'jaeger':<10} {backends.JAEGER_URL}  (query API; /api/traces)")
             typer.echo(f"{'prometheus':<10} {backends.PROMETHEUS_URL}")
         typer.echo(f"admin token: {admin_token}\nlogs in {run_dir}/. Ctrl-C stops everything.")
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        # Ctrl-C, and a plain kill, both stop everything (even when started in the background,
+        # where the shell would have us ignore SIGINT).
+        for stop in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop, signal.default_int_handler)
         while all(process.poll() is None for process in processes):
             time.sleep(0.5)
         typer.echo("a service exited; see its log", err=True)

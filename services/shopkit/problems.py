@@ -1,6 +1,7 @@
 """Errors as RFC 9457 problem details (application/problem+json), naming the field or cause."""
 
 import logging
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -154,5 +155,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)
-    for error in (DBAPIError, PoolTimeoutError, OSError, TimeoutError):
+    # asyncpg raises connect failures unwrapped: refused, reset, unknown host, timed out.
+    for error in (DBAPIError, PoolTimeoutError, ConnectionError, socket.gaierror, TimeoutError):
         app.add_exception_handler(error, _on_database_error)

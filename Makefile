@@ -33,8 +33,8 @@ run: install telemetry-tools ## Run PostgreSQL, Jaeger, the Collector, Prometheu
 
 .PHONY: lint
 lint: install ## ruff (lint and format check) and mypy
-	ruff check services tests load
-	ruff format --check services tests load
+	ruff check services tests load bench
+	ruff format --check services tests load bench
 	mypy
 
 .PHONY: test
@@ -67,6 +67,10 @@ load: $(VENV)/.load-installed ## Drive a shop-like mix of traffic through a runn
 traces: install ## Slowest traces, N+1 queries, sequential calls and error origins from Jaeger
 	JAEGER_URL=$(JAEGER_URL) shopctl traces analyze --since $(SINCE)
 
+.PHONY: bench
+bench: install telemetry-tools ## Benchmark on a private stack (free ports): results in .run/bench, see docs/benchmarks.md
+	$(PY) -m bench --profile --out .run/bench
+
 .PHONY: smoke
 smoke: install ## Smoke-test a running stack: an order, its trace in Jaeger, its metrics in Prometheus
 	SHOP_BASE_URL=$(SHOP_BASE_URL) JAEGER_URL=$(JAEGER_URL) PROMETHEUS_URL=$(PROMETHEUS_URL) \
@@ -74,8 +78,8 @@ smoke: install ## Smoke-test a running stack: an order, its trace in Jaeger, its
 
 .PHONY: format
 format: install ## Format and auto-fix the code
-	ruff format services tests load
-	ruff check --fix services tests load
+	ruff format services tests load bench
+	ruff check --fix services tests load bench
 
 .PHONY: clean
 clean: ## Remove the virtualenv, local data and caches (not the built tools)

@@ -1,0 +1,251 @@
+"""The order service as the synchronous tutorial writes it: the baseline of `make bench`.
+
+Flask under gunicorn sync workers (one request at a time per process), `requests` to call
+inventory and pricing one after the other, SQLAlchemy on psycopg 3 (a blocking driver).
+Everything else is kept equal so the comparison measures the design, not the shortcuts: the
+same tables (order.models, migrated by `shopctl db upgrade`), the same SQL, the same
+Idempotency-Key claim and compensation, the same pydantic validation and response bodies,
+and the same OpenTelemetry set-up (OTEL_* variables, server, client and database spans).
+
+Run: gunicorn --workers 5 'bench.syncshop.app:create_app()' with the order service's env.
+"""
+
+import hashlib
+import json
+import os
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import requests
+from flask import Flask, Response, request
+from opentelemetry import metrics, trace
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.flask import FlaskInstrumentor
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from pydantic import ValidationError
+from sqlalchemy import create_engine, delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from order.models import IdempotencyRecord, Order, OrderLine
+from order.schemas import LiveLine, OrderDetail, OrderOut, OrderRequest
+from order.settings import OrderSettings
+
+tracer = trace.get_tracer(__name__)
+
+
+class DependencyFailed(Exception):
+    pass
+
+
+def create_app() -> Flask:
+    """Called by gunicorn in each worker after the fork, so each has its own pools and threads."""
+    settings = OrderSettings()
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+    )
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    http = requests.Session()
+    timeout = (settings.http_connect_timeout_seconds, settings.http_timeout_seconds)
+    app = Flask("order-sync")
+    _setup_telemetry(app, engine)
+
+    def call(method: str, url: str, **kwargs: Any) -> requests.Response:
+        try:
+            response = http.request(method, url, timeout=timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise DependencyFailed(str(exc)) from exc
+        if response.status_code >= 400:
+            raise DependencyFailed(f"{url} answered {response.status_code}")
+        return response
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/orders")
+    def place_order() -> Response:
+        key = request.headers.get("Idempotency-Key", "")
+        try:
+            body = OrderRequest.model_validate_json(request.get_data())
+        except ValidationError as exc:
+            return _problem(422, exc.json())
+        if not key:
+            return _problem(422, "Idempotency-Key header missing")
+        items = [item.model_dump() for item in body.items]
+        with sessions() as session:
+            claimed = _claim(session, key, hashlib.sha256(body.model_dump_json().encode()))
+            if isinstance(claimed, Order):
+                return _json(OrderOut.model_validate(claimed).model_dump_json(), 201)
+            if claimed is None:
+                return _problem(409, "a request with this Idempotency-Key is in progress")
+            order_id = claimed
+            reserved = False
+            try:
+                # One call after the other: a sync worker can wait for only one thing at a time.
+                quote = call("POST", f"{settings.pricing_url}/quotes", json={"items": items}).json()
+                call(
+                    "POST",
+                    f"{settings.inventory_url}/reservations",
+                    json={"order_id": str(order_id), "items": items},
+                )
+                reserved = True
+                with tracer.start_as_current_span("persist-order"):
+                    order = _persist(session, key, order_id, body, quote)
+            except Exception:
+                with tracer.start_as_current_span("compensate-order"):
+                    if reserved:
+                        http.delete(f"{settings.inventory_url}/reservations/{order_id}")
+                    with session.begin():
+                        session.execute(
+                            delete(IdempotencyRecord).where(
+                                IdempotencyRecord.key == key,
+                                IdempotencyRecord.state == "in_progress",
+                            )
+                        )
+                return _problem(503, "a dependency failed")
+        response = _json(OrderOut.model_validate(order).model_dump_json(), 201)
+        response.headers["Location"] = f"/orders/{order.id}"
+        return response
+
+    @app.get("/orders/<uuid:order_id>")
+    def get_order(order_id: uuid.UUID) -> Response:
+        with sessions() as session, session.begin():
+            order = session.scalar(
+                select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
+            )
+        if order is None:
+            return _problem(404, f"no order {order_id}")
+        skus = [("sku", line.sku) for line in order.lines]
+        try:
+            stock = call("GET", f"{settings.inventory_url}/stock", params=skus).json()
+            prices = call("GET", f"{settings.pricing_url}/prices", params=skus).json()
+        except DependencyFailed:
+            return _problem(503, "a dependency failed")
+        available = {item["sku"]: item["available"] for item in stock["items"]}
+        unit_prices = {item["sku"]: Decimal(item["unit_price"]) for item in prices["items"]}
+        summary = OrderOut.model_validate(order)
+        detail = OrderDetail(
+            **summary.model_dump(exclude={"lines"}),
+            lines=[
+                LiveLine(
+                    **line.model_dump(),
+                    available_now=available.get(line.sku),
+                    unit_price_now=unit_prices.get(line.sku),
+                )
+                for line in summary.lines
+            ],
+        )
+        return _json(detail.model_dump_json(), 200)
+
+    return app
+
+
+def _claim(session: Session, key: str, fingerprint: Any) -> uuid.UUID | Order | None:
+    """The new order's id, the finished order of a replay, or None while another request runs."""
+    with tracer.start_as_current_span("claim-idempotency-key"), session.begin():
+        claimed = session.scalar(
+            insert(IdempotencyRecord)
+            .values(
+                key=key,
+                request_hash=fingerprint.hexdigest(),
+                order_id=uuid.uuid4(),
+                state="in_progress",
+            )
+            .on_conflict_do_nothing()
+            .returning(IdempotencyRecord.order_id)
+        )
+        if claimed is not None:
+            return claimed
+        record = session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == key))
+        if record is None or record.state != "completed":
+            return None
+        return session.scalar(
+            select(Order).where(Order.id == record.order_id).options(selectinload(Order.lines))
+        )
+
+
+def _persist(
+    session: Session, key: str, order_id: uuid.UUID, body: OrderRequest, quote: dict[str, Any]
+) -> Order:
+    order = Order(
+        id=order_id,
+        customer_id=body.customer_id,
+        status="confirmed",
+        currency=quote["currency"],
+        subtotal=Decimal(quote["subtotal"]),
+        discount=Decimal(quote["discount"]),
+        total=Decimal(quote["total"]),
+        lines=[
+            OrderLine(
+                position=position,
+                sku=line["sku"],
+                quantity=line["quantity"],
+                unit_price=Decimal(line["unit_price"]),
+                discount=Decimal(line["discount"]),
+                line_total=Decimal(line["line_total"]),
+            )
+            for position, line in enumerate(quote["lines"])
+        ],
+    )
+    with session.begin():
+        session.add(order)
+        session.execute(
+            update(IdempotencyRecord).where(IdempotencyRecord.key == key).values(state="completed")
+        )
+    return order
+
+
+def _json(body: str, status: int) -> Response:
+    return Response(body, status=status, mimetype="application/json")
+
+
+def _problem(status: int, detail: str) -> Response:
+    body = json.dumps({"status": status, "detail": detail})
+    return Response(body, status=status, mimetype="application/problem+json")
+
+
+def _setup_telemetry(app: Flask, engine: Any) -> None:
+    """What shopkit.telemetry does for the async services, with the sync instrumentations."""
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database")
+    resource = Resource.create(
+        {
+            "service.name": "order-service",
+            "service.namespace": "shop",
+            "service.instance.id": str(uuid.uuid4()),
+            "deployment.environment.name": "local",
+        }
+    ).merge(OTELResourceDetector().detect())
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    meter_provider = MeterProvider(
+        resource=resource, metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())]
+    )
+    trace.set_tracer_provider(provider)
+    metrics.set_meter_provider(meter_provider)
+    FlaskInstrumentor().instrument_app(  # type: ignore[no-untyped-call]
+        app,
+        excluded_urls="healthz,readyz",
+        tracer_provider=provider,
+        meter_provider=meter_provider,
+    )
+    RequestsInstrumentor().instrument(tracer_provider=provider, meter_provider=meter_provider)
+    SQLAlchemyInstrumentor().instrument(
+        engine=engine,
+        tracer_provider=provider,
+        meter_provider=meter_provider,
+        enable_commenter=False,
+    )

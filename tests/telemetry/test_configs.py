@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from shopctl.backends import BACKEND_ENV
 from tests.conftest import REPO

@@ -35,7 +35,8 @@ from sqlalchemy import create_engine, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from order.models import IdempotencyRecord, Order, OrderLine
+from order.models import IdempotencyRecord, Order
+from order.orders import order_from_quote
 from order.schemas import LiveLine, OrderDetail, OrderOut, OrderRequest
 from order.settings import OrderSettings
 
@@ -179,26 +180,7 @@ def _claim(session: Session, key: str, fingerprint: Any) -> uuid.UUID | Order | 
 def _persist(
     session: Session, key: str, order_id: uuid.UUID, body: OrderRequest, quote: dict[str, Any]
 ) -> Order:
-    order = Order(
-        id=order_id,
-        customer_id=body.customer_id,
-        status="confirmed",
-        currency=quote["currency"],
-        subtotal=Decimal(quote["subtotal"]),
-        discount=Decimal(quote["discount"]),
-        total=Decimal(quote["total"]),
-        lines=[
-            OrderLine(
-                position=position,
-                sku=line["sku"],
-                quantity=line["quantity"],
-                unit_price=Decimal(line["unit_price"]),
-                discount=Decimal(line["discount"]),
-                line_total=Decimal(line["line_total"]),
-            )
-            for position, line in enumerate(quote["lines"])
-        ],
-    )
+    order = order_from_quote(order_id, body, quote)
     with session.begin():
         session.add(order)
         session.execute(

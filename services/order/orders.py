@@ -225,14 +225,9 @@ async def _claim(
         return taken_over, None
 
 
-async def _persist(
-    session: AsyncSession,
-    key: str,
-    order_id: uuid.UUID,
-    request: OrderRequest,
-    quote: dict[str, Any],
-) -> Order:
-    order = Order(
+def order_from_quote(order_id: uuid.UUID, request: OrderRequest, quote: dict[str, Any]) -> Order:
+    """The order to store, priced line by line as pricing quoted it."""
+    return Order(
         id=order_id,
         customer_id=request.customer_id,
         status="confirmed",
@@ -252,6 +247,16 @@ async def _persist(
             for position, line in enumerate(quote["lines"])
         ],
     )
+
+
+async def _persist(
+    session: AsyncSession,
+    key: str,
+    order_id: uuid.UUID,
+    request: OrderRequest,
+    quote: dict[str, Any],
+) -> Order:
+    order = order_from_quote(order_id, request, quote)
     async with session.begin():
         session.add(order)
         await session.execute(

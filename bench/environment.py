@@ -260,15 +260,24 @@ class Services:
 
 
 def start_services(
-    workdir: Path, database_url: str, extra_env: dict[str, str], sync_order: bool = False
+    workdir: Path,
+    database_url: str,
+    extra_env: dict[str, str],
+    sync_order: bool = False,
+    per_service_env: dict[str, dict[str, str]] | None = None,
 ) -> Services:
     """inventory and pricing as uvicorn processes; order as uvicorn, or the Flask baseline."""
     services = Services({name: free_port() for name in stack.PORTS})
     logs = workdir / "logs"
     try:
         for name in ("inventory", "pricing", "order"):
+            own = (per_service_env or {}).get(name, {})
             env = stack.service_env(
-                name, database_url, services.ports, ADMIN_TOKEN, LOG_LEVEL="WARNING", **extra_env
+                name,
+                database_url,
+                services.ports,
+                ADMIN_TOKEN,
+                **{"LOG_LEVEL": "WARNING", **extra_env, **own},
             )
             log = logs / f"{name}{'-sync' if name == 'order' and sync_order else ''}.log"
             if name == "order" and sync_order:

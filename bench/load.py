@@ -14,6 +14,7 @@ import asyncio
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,8 @@ ENDPOINTS = ("POST /orders", "GET /orders/{id}")
 class Samples:
     latencies: dict[str, list[float]] = field(default_factory=lambda: {e: [] for e in ENDPOINTS})
     errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ENDPOINTS, 0))
+    # What the errors were: an HTTP status, or the client-side exception's name.
+    reasons: Counter[str] = field(default_factory=Counter)
     sent: int = 0
     elapsed: float = 0.0
 
@@ -66,6 +69,7 @@ def summarize(samples: Samples, cpu_seconds: float, offered_rps: float | None) -
         "p99_ms": percentile(everything, 99) * 1000,
         "errors": errors,
         "error_rate": errors / max(1, completed + errors),
+        "error_reasons": dict(samples.reasons),
     }
     result["cpu_s_per_request"] = cpu_seconds / max(1, completed)
     return result
@@ -108,13 +112,14 @@ async def _send(
     method = kwargs.pop("method")
     try:
         response = await client.request(method, base_url + path, **kwargs)
-        ok = response.status_code < 400
-    except httpx.HTTPError:
-        ok = False
-    if ok:
+        reason = f"{endpoint} {response.status_code}" if response.status_code >= 400 else None
+    except httpx.HTTPError as exc:
+        reason = f"{endpoint} {type(exc).__name__}"
+    if reason is None:
         samples.latencies[endpoint].append(time.perf_counter() - due)
     else:
         samples.errors[endpoint] += 1
+        samples.reasons[reason] += 1
 
 
 async def open_loop(workload: Workload, rate: float, duration: float) -> Samples:
@@ -140,6 +145,8 @@ async def open_loop(workload: Workload, rate: float, duration: float) -> Samples
         samples.elapsed = max(duration, time.perf_counter() - start)
     lost = total - sum(len(v) for v in samples.latencies.values()) - sum(samples.errors.values())
     samples.errors[ENDPOINTS[0]] += lost  # cancelled at the deadline
+    if lost:
+        samples.reasons["unanswered at the deadline"] += lost
     return samples
 
 

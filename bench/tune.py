@@ -1,0 +1,163 @@
+"""`python -m bench.tune`: measure configuration variants of the services side by side.
+
+Each variant is a set of environment variables for the three services (every knob is one:
+`UVICORN_WORKERS`, `UVICORN_LOOP`, `UVICORN_HTTP`, `DB_POOL_SIZE`, `HTTP_MAX_CONNECTIONS`,
+`OTEL_BSP_*`, ...; a `service.` prefix sets it for that service only). All variants run at
+once on one private stack and take turns, round by round, at the same closed-loop load; the
+median round of each is reported as capacity and CPU milliseconds per request, per service.
+
+    python -m bench.tune --sampling 1.0 baseline 'pool10: HTTP_MAX_CONNECTIONS=10' \\
+        'two-order-workers: order.UVICORN_WORKERS=2'
+
+A code change is measured the same way: check the old version out in a worktree and run a
+variant with `PYTHONPATH=<worktree>/services`, which takes precedence over the installed code.
+"""
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import psutil  # type: ignore[import-untyped]
+
+from bench import environment, load
+from shopctl import stack
+
+
+def parse_variant(spec: str) -> tuple[str, dict[str, dict[str, str]]]:
+    """'name: KEY=V order.KEY=V' -> (name, {service: env}); no colon means no changes."""
+    name, _, assignments = spec.partition(":")
+    env: dict[str, dict[str, str]] = {service: {} for service in stack.PORTS}
+    for assignment in assignments.split():
+        key, sep, value = assignment.partition("=")
+        if not sep:
+            raise SystemExit(f"variant {name!r}: {assignment!r} is not KEY=VALUE")
+        service, dot, variable = key.partition(".")
+        targets = [service] if dot and service in stack.PORTS else list(stack.PORTS)
+        for target in targets:
+            env[target][variable if dot and service in stack.PORTS else key] = value
+    return name.strip(), env
+
+
+def cpu_by_service(services: environment.Services) -> dict[str, float]:
+    """User + system CPU seconds of each service's processes (uvicorn workers included)."""
+    seconds = {}
+    for name, process in services.processes.items():
+        parent = psutil.Process(process.pid)
+        times = [p.cpu_times() for p in [parent, *parent.children(recursive=True)]]
+        seconds[name] = sum(t.user + t.system for t in times)
+    return seconds
+
+
+def measure(
+    stacks: dict[str, environment.Services],
+    workloads: dict[str, load.Workload],
+    clients: int,
+    seconds: float,
+    rounds: int,
+) -> dict[str, Any]:
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in stacks}
+    for _ in range(rounds):
+        for name, services in stacks.items():
+            before = cpu_by_service(services)
+            result = load.run_closed(services.cpu_seconds, workloads[name], clients, seconds)
+            answered = result["all"]["throughput_rps"] * result["duration_s"]
+            after = cpu_by_service(services)
+            result["cpu_ms_per_request"] = {
+                service: 1000 * (after[service] - before[service]) / max(1, answered)
+                for service in after
+            }
+            runs[name].append(result)
+    medians = {}
+    for name, results in runs.items():
+        ordered = sorted(results, key=lambda r: r["cpu_s_per_request"])
+        median = ordered[len(ordered) // 2]
+        medians[name] = {
+            **median,
+            "rounds_throughput_rps": [r["all"]["throughput_rps"] for r in results],
+            "rounds_cpu_ms_per_request": [1000 * r["cpu_s_per_request"] for r in results],
+        }
+    return medians
+
+
+def table(medians: dict[str, Any]) -> str:
+    lines = [
+        "| variant | req/s | p50 / p99 ms | errors | CPU ms/request | order | inventory | pricing |"
+        " rounds (CPU ms/request) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    errors = []
+    for name, r in medians.items():
+        per = r["cpu_ms_per_request"]
+        rounds = ", ".join(f"{v:.1f}" for v in r["rounds_cpu_ms_per_request"])
+        lines.append(
+            f"| {name} | {r['all']['throughput_rps']:.1f} | {r['all']['p50_ms']:.0f} / "
+            f"{r['all']['p99_ms']:.0f} | {r['all']['errors']} | {1000 * r['cpu_s_per_request']:.2f}"
+            f" | {per['order']:.2f} | {per['inventory']:.2f} | {per['pricing']:.2f} | {rounds} |"
+        )
+        if r["all"]["errors"]:
+            errors.append(f"{name}: {r['all']['error_reasons']}")
+    return "\n".join(lines + errors)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.tune", description=__doc__)
+    parser.add_argument("variants", nargs="+", help="'name: KEY=VALUE service.KEY=VALUE ...'")
+    parser.add_argument(
+        "--sampling", type=float, default=1.0, help="head-sampling ratio; -1 for SDK disabled"
+    )
+    parser.add_argument("--clients", type=int, default=32, help="closed-loop concurrency")
+    parser.add_argument("--seconds", type=float, default=8.0, help="one round of one variant")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, help="a folder for results.json and the logs")
+    args = parser.parse_args()
+    variants = dict(parse_variant(spec) for spec in args.variants)
+
+    with tempfile.TemporaryDirectory(prefix="shop-tune-") as folder:
+        workdir = Path(folder)
+        workdir.chmod(0o755)  # PostgreSQL runs as `postgres` when we are root
+        postgres = environment.start_postgres(workdir)
+        jaeger = collector = None
+        stacks: dict[str, environment.Services] = {}
+        try:
+            jaeger = environment.start_jaeger(workdir)
+            collector = environment.start_collector(workdir, jaeger)
+            sampling = None if args.sampling < 0 else args.sampling
+            telemetry = environment.telemetry_env(collector, sampling)
+            for name, env in variants.items():
+                stacks[name] = environment.start_services(
+                    workdir / name, postgres.url, telemetry, per_service_env=env
+                )
+            workloads = {
+                name: load.Workload(
+                    services.order_url, asyncio.run(load.create_orders(services.order_url, 200))
+                )
+                for name, services in stacks.items()
+            }
+            # One unmeasured round: first requests pay imports, pool growth and statement caches.
+            measure(stacks, workloads, args.clients, 2, 1)
+            medians = measure(stacks, workloads, args.clients, args.seconds, args.rounds)
+        finally:
+            for services in stacks.values():
+                services.stop()
+            for backend in (collector, jaeger):
+                if backend is not None:
+                    environment.stop(backend.process)
+            postgres.stop()
+            if args.out:
+                args.out.mkdir(parents=True, exist_ok=True)
+                for log in workdir.glob("*/logs/*.log"):
+                    copy = args.out / f"{log.parent.parent.name}-{log.name}"
+                    copy.write_bytes(log.read_bytes())
+    print(table(medians))
+    if args.out:
+        results = {"args": vars(args) | {"out": str(args.out)}, **medians}
+        (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""`python -m bench.tune`: variants are parsed as documented, and a tiny run measures them."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.tune import parse_variant
+from shopctl import backends
+from tests.conftest import REPO
+
+
+def test_a_variant_sets_a_variable_for_every_service_or_for_one() -> None:
+    name, env = parse_variant("two-workers: HTTP_MAX_CONNECTIONS=8 order.UVICORN_WORKERS=2")
+    assert name == "two-workers"
+    assert env["order"] == {"HTTP_MAX_CONNECTIONS": "8", "UVICORN_WORKERS": "2"}
+    assert env["inventory"] == env["pricing"] == {"HTTP_MAX_CONNECTIONS": "8"}
+
+
+def test_a_bare_name_is_the_unchanged_configuration() -> None:
+    assert parse_variant("baseline") == ("baseline", {"order": {}, "inventory": {}, "pricing": {}})
+
+
+def test_an_assignment_without_a_value_is_refused() -> None:
+    with pytest.raises(SystemExit, match="'DB_POOL_SIZE' is not KEY=VALUE"):
+        parse_variant("broken: DB_POOL_SIZE")
+
+
+def test_two_variants_are_measured_side_by_side(tmp_path: Path) -> None:
+    if not (REPO / ".tools/bin/jaeger").exists() or not (REPO / ".tools/bin/otelcol-shop").exists():
+        pytest.skip(f"telemetry tools not built: {', '.join(backends.missing(REPO))}")
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.tune",
+            "--rounds=1",
+            "--seconds=1",
+            "--clients=4",
+            f"--out={tmp_path}",
+            "baseline",
+            "small-pool: order.HTTP_MAX_CONNECTIONS=2",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert run.returncode == 0, f"bench.tune failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    results = json.loads((tmp_path / "results.json").read_text())
+    for variant in ("baseline", "small-pool"):
+        assert results[variant]["all"]["throughput_rps"] > 0
+        assert results[variant]["all"]["errors"] == 0, results[variant]["all"]["error_reasons"]
+        per_service = results[variant]["cpu_ms_per_request"]
+        assert set(per_service) == {"order", "inventory", "pricing"}
+        assert all(ms > 0 for ms in per_service.values()), per_service
+    assert "| small-pool |" in run.stdout
+    # The logs of every service of every variant are kept for a look at what went wrong.
+    assert (tmp_path / "small-pool-order.log").exists()

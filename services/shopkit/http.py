@@ -54,7 +54,10 @@ class ServiceClient:
                 response = await self._client.request(method, self.base_url + path, **kwargs)
             except httpx.TransportError as exc:  # connect errors, timeouts, protocol errors
                 reason = type(exc).__name__
-                reached |= not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+                # Only these say the request never left: no connection, or none free in time.
+                reached |= not isinstance(
+                    exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+                )
             else:
                 reached = True
                 if response.status_code < 500:

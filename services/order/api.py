@@ -22,18 +22,20 @@ from shopkit.scenarios import N_PLUS_ONE, SEQUENTIAL_FANOUT, ScenariosDep
 router = APIRouter(tags=["orders"])
 
 
-def get_settings(request: Request) -> OrderSettings:
+# Dependencies are `async def` although they never await: FastAPI runs a plain `def`
+# dependency in its thread pool, a thread hop on every request for an attribute lookup.
+async def get_settings(request: Request) -> OrderSettings:
     settings: OrderSettings = request.app.state.settings
     return settings
 
 
-def get_inventory(request: Request) -> InventoryClient:
-    settings = get_settings(request)
+async def get_inventory(request: Request) -> InventoryClient:
+    settings: OrderSettings = request.app.state.settings
     return InventoryClient("inventory", settings.inventory_url, request.app.state.http, settings)
 
 
-def get_pricing(request: Request) -> PricingClient:
-    settings = get_settings(request)
+async def get_pricing(request: Request) -> PricingClient:
+    settings: OrderSettings = request.app.state.settings
     return PricingClient("pricing", settings.pricing_url, request.app.state.http, settings)
 
 

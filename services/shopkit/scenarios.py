@@ -50,7 +50,8 @@ class Scenarios:
         return self.current.get(name, Scenario())
 
 
-def get_scenarios(request: Request) -> Scenarios:
+async def get_scenarios(request: Request) -> Scenarios:
+    """`async def`, or FastAPI would run it in its thread pool: a thread hop per request."""
     scenarios: Scenarios = request.app.state.scenarios
     return scenarios
 

@@ -24,6 +24,7 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -34,6 +35,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 EXCLUDED_URLS = "healthz,readyz"
 # Latency buckets in seconds, fine-grained where web requests and queries live.
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Recorded by the ASGI instrumentation on every request, read by no dashboard or alert: each
+# recording costs CPU (see docs/benchmarks.md), so the SDK drops them before aggregating.
+UNUSED_METRICS = ("http.server.request.body.size", "http.server.response.body.size")
 
 
 @dataclass
@@ -97,8 +101,11 @@ def setup_telemetry(app: FastAPI, service: str, version: str) -> Telemetry:
     # full, so a slow or absent Collector never slows a request.
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    unused = [View(instrument_name=name, aggregation=DropAggregation()) for name in UNUSED_METRICS]
     meter_provider = MeterProvider(
-        resource=resource, metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())]
+        resource=resource,
+        metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())],
+        views=unused,  # instruments no view names keep their default aggregation
     )
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)

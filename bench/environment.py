@@ -212,14 +212,20 @@ def start_postgres(workdir: Path) -> LocalPostgres:
 
 
 def telemetry_env(collector: Collector | None, sampling: float | None) -> dict[str, str]:
-    """OTEL_* for a variant: None is tracing off (OTEL_SDK_DISABLED), else a head-sampling ratio."""
+    """OTEL_* for a variant: None is no telemetry at all (OTEL_SDK_DISABLED), 0 is metrics
+    without traces (the always_off sampler), else a head-sampling ratio."""
     if collector is None or sampling is None:
         return {"OTEL_SDK_DISABLED": "true"}
+    sampler = {"OTEL_TRACES_SAMPLER": "always_off"}
+    if sampling > 0:
+        sampler = {
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": str(sampling),
+        }
     return {
         "OTEL_SDK_DISABLED": "false",
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_url,
-        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-        "OTEL_TRACES_SAMPLER_ARG": str(sampling),
+        **sampler,
         # The SDK's own counters (otel.sdk.processor.span.processed, with error.type=queue_full
         # for dropped spans) go out with the app metrics, read back from the Collector.
         "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED": "true",

@@ -107,7 +107,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tune", description=__doc__)
     parser.add_argument("variants", nargs="+", help="'name: KEY=VALUE service.KEY=VALUE ...'")
     parser.add_argument(
-        "--sampling", type=float, default=1.0, help="head-sampling ratio; -1 for SDK disabled"
+        "--sampling",
+        type=float,
+        default=1.0,
+        help="head-sampling ratio; 0: metrics but no traces; -1: SDK disabled",
     )
     parser.add_argument("--clients", type=int, default=32, help="closed-loop concurrency")
     parser.add_argument("--seconds", type=float, default=8.0, help="one round of one variant")

@@ -24,7 +24,7 @@ def create_http_client(settings: ClientSettings) -> httpx.AsyncClient:
         ),
         limits=httpx.Limits(
             max_connections=settings.http_max_connections,
-            max_keepalive_connections=settings.http_max_connections,
+            max_keepalive_connections=settings.http_max_idle_connections,
         ),
     )
 

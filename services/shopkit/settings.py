@@ -37,7 +37,8 @@ class ClientSettings(BaseSettings):
     http_timeout_seconds: float = Field(default=5.0, gt=0)
     http_attempts: int = Field(default=3, ge=1, le=5)
     http_backoff_seconds: float = Field(default=0.05, ge=0)
-    # Also the most calls in flight at once from one process. httpcore scans its whole pool on
-    # every request (quadratically when idle connections pile up), so a big pool costs CPU:
-    # measured with `python -m bench.tune`, 16 cost 22.8 ms CPU/request against 27.4 at 100.
-    http_max_connections: int = Field(default=16, ge=1)
+    # The most calls in flight at once from one process; more wait up to the timeout for one.
+    http_max_connections: int = Field(default=100, ge=1)
+    # Idle connections kept open for reuse. httpcore checks every idle connection on every
+    # request (a poll() each), so a big idle pool costs CPU: see docs/benchmarks.md#tuning.
+    http_max_idle_connections: int = Field(default=16, ge=0)

@@ -174,7 +174,10 @@ def configure_logging(level: str) -> None:
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     # uvicorn set up its own handlers before it loaded the app; route them through ours.
+    # --no-access-log left the access logger without handlers: it stays off then.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
+        if name == "uvicorn.access" and not logger.handlers:
+            continue
         logger.handlers = []
         logger.propagate = True

@@ -1,11 +1,12 @@
 """An order flows through pricing and inventory, is stored, and reads back."""
 
 import asyncio
+import uuid
 from decimal import Decimal
 
 import httpx
 
-from tests.e2e.conftest import idempotency_key, new_product
+from tests.e2e.conftest import Stack, idempotency_key, new_product
 
 
 async def test_order_is_priced_reserved_and_stored(
@@ -219,3 +220,15 @@ async def test_money_is_exact_decimal_strings(
     # 3 x 0.10 is 0.30 exactly; a float pipeline would say 0.30000000000000004.
     assert response.json()["total"] == "0.30"
     assert Decimal(response.json()["total"]) == Decimal("0.30")
+
+
+async def test_no_access_log_keeps_the_access_log_off(
+    services: Stack, order_api: httpx.AsyncClient
+) -> None:
+    # shopctl and the tests start uvicorn with --no-access-log (traces and metrics say more);
+    # the services' JSON logging must not switch it back on. Errors still reach the log.
+    marker = f"/orders/{uuid.uuid4()}"
+    assert (await order_api.get(marker)).status_code == 404
+    log = (services.logs / "order.log").read_text()
+    assert "Application startup complete" in log  # the right file, and uvicorn's own lines
+    assert marker not in log

@@ -247,18 +247,22 @@ class Services:
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU of every service process and its children (gunicorn workers)."""
-        total = 0.0
-        for process in self.processes.values():
+    def cpu_seconds_by_service(self) -> dict[str, float]:
+        """User + system CPU of each service's process and its children (uvicorn or gunicorn
+        workers); a process that is gone counts what was read before it went."""
+        seconds = dict.fromkeys(self.processes, 0.0)
+        for name, process in self.processes.items():
             try:
                 parent = psutil.Process(process.pid)
                 for proc in [parent, *parent.children(recursive=True)]:
                     times = proc.cpu_times()
-                    total += times.user + times.system
+                    seconds[name] += times.user + times.system
             except psutil.NoSuchProcess:
                 pass
-        return total
+        return seconds
+
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu_seconds_by_service().values())
 
     def stop(self) -> None:
         for process in self.processes.values():

@@ -21,8 +21,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]
-
 from bench import environment, load
 from shopctl import stack
 
@@ -42,16 +40,6 @@ def parse_variant(spec: str) -> tuple[str, dict[str, dict[str, str]]]:
     return name.strip(), env
 
 
-def cpu_by_service(services: environment.Services) -> dict[str, float]:
-    """User + system CPU seconds of each service's processes (uvicorn workers included)."""
-    seconds = {}
-    for name, process in services.processes.items():
-        parent = psutil.Process(process.pid)
-        times = [p.cpu_times() for p in [parent, *parent.children(recursive=True)]]
-        seconds[name] = sum(t.user + t.system for t in times)
-    return seconds
-
-
 def measure(
     stacks: dict[str, environment.Services],
     workloads: dict[str, load.Workload],
@@ -62,10 +50,10 @@ def measure(
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in stacks}
     for _ in range(rounds):
         for name, services in stacks.items():
-            before = cpu_by_service(services)
+            before = services.cpu_seconds_by_service()
             result = load.run_closed(services.cpu_seconds, workloads[name], clients, seconds)
             answered = result["all"]["throughput_rps"] * result["duration_s"]
-            after = cpu_by_service(services)
+            after = services.cpu_seconds_by_service()
             result["cpu_ms_per_request"] = {
                 service: 1000 * (after[service] - before[service]) / max(1, answered)
                 for service in after

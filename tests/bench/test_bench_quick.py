@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from shopctl import backends
+from tests.bench.conftest import skip_without_telemetry_tools
 from tests.conftest import REPO
 
 RATIOS = (
@@ -38,8 +38,7 @@ Results = tuple[dict[str, Any], Path]
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
-    if not (REPO / ".tools/bin/jaeger").exists() or not (REPO / ".tools/bin/otelcol-shop").exists():
-        pytest.skip(f"telemetry tools not built: {', '.join(backends.missing(REPO))}")
+    skip_without_telemetry_tools()
     out = tmp_path_factory.mktemp("bench")
     run = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(out)],

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.tune import parse_variant
-from shopctl import backends
+from tests.bench.conftest import skip_without_telemetry_tools
 from tests.conftest import REPO
 
 
@@ -29,8 +29,7 @@ def test_an_assignment_without_a_value_is_refused() -> None:
 
 
 def test_two_variants_are_measured_side_by_side(tmp_path: Path) -> None:
-    if not (REPO / ".tools/bin/jaeger").exists() or not (REPO / ".tools/bin/otelcol-shop").exists():
-        pytest.skip(f"telemetry tools not built: {', '.join(backends.missing(REPO))}")
+    skip_without_telemetry_tools()
     run = subprocess.run(
         [
             sys.executable,

@@ -192,12 +192,18 @@ def _lines(reservation: Reservation) -> list[tuple[str, int]]:
     return sorted((line.sku, line.quantity) for line in reservation.lines)
 
 
-async def seed_stock(session: AsyncSession, products: int, available: int) -> None:
-    """Give SKU-00001 .. SKU-<products> the same stock level (deterministic, repeatable)."""
-    statement = insert(Stock)
-    statement = statement.on_conflict_do_update(
-        index_elements=[Stock.sku], set_={"available": statement.excluded.available}
-    )
+async def seed_stock(session: AsyncSession, products: int, available: int) -> bool:
+    """Give SKU-00001 .. SKU-<products> the same stock level, if the stock table is empty.
+
+    Seeding runs on every start of the local stack and every chart upgrade, so stock that
+    exists (seeded or set since) is the shop's state and is left alone. Returns whether it seeded.
+    """
     rows = [{"sku": f"SKU-{n:05d}", "available": available} for n in range(1, products + 1)]
     async with session.begin():
-        await session.execute(statement, rows)
+        if await session.scalar(select(Stock.sku).limit(1)) is not None:
+            return False
+        # Two seeds racing on an empty table insert the same rows: the later ones are skipped.
+        await session.execute(
+            insert(Stock).on_conflict_do_nothing(index_elements=[Stock.sku]), rows
+        )
+    return True

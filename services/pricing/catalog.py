@@ -94,22 +94,20 @@ def seed_price(n: int) -> Decimal:
     return Decimal(500 + (n * 7919) % 9500) / 100
 
 
-async def seed_catalog(session: AsyncSession, products: int) -> None:
-    """SKU-00001 .. SKU-<products>; every tenth SKU is 10% off from three pieces up."""
-    product = insert(Product)
-    product = product.on_conflict_do_update(
-        index_elements=[Product.sku],
-        set_={c: product.excluded[c] for c in ("name", "unit_price", "currency")},
-    )
-    promotion = insert(Promotion)
-    promotion = promotion.on_conflict_do_update(
-        index_elements=[Promotion.sku],
-        set_={c: promotion.excluded[c] for c in ("percent_off", "min_quantity")},
-    )
+async def seed_catalog(session: AsyncSession, products: int) -> bool:
+    """SKU-00001 .. SKU-<products>, every tenth SKU 10% off from three pieces up, if the
+    catalogue is empty.
+
+    Seeding runs on every start of the local stack and every chart upgrade, so a catalogue that
+    exists (seeded or priced since) is the shop's data and is left alone. Returns whether it seeded.
+    """
     numbers = range(1, products + 1)
     async with session.begin():
+        if await session.scalar(select(Product.sku).limit(1)) is not None:
+            return False
+        # Two seeds racing on an empty catalogue insert the same rows: the later ones are skipped.
         await session.execute(
-            product,
+            insert(Product).on_conflict_do_nothing(index_elements=[Product.sku]),
             [
                 {
                     "sku": f"SKU-{n:05d}",
@@ -123,12 +121,13 @@ async def seed_catalog(session: AsyncSession, products: int) -> None:
         promoted = [n for n in numbers if n % 10 == 0]
         if promoted:
             await session.execute(
-                promotion,
+                insert(Promotion).on_conflict_do_nothing(index_elements=[Promotion.sku]),
                 [
                     {"sku": f"SKU-{n:05d}", "percent_off": Decimal(10), "min_quantity": 3}
                     for n in promoted
                 ],
             )
+    return True
 
 
 def _price(product: Product) -> Price:

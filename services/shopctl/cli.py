@@ -47,12 +47,26 @@ def seed(
     products: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
     stock: Annotated[int, typer.Option(min=0)] = 1_000,
 ) -> None:
-    """Create the deterministic catalog SKU-00001.. with prices, promotions and stock."""
-    asyncio.run(seed_all(database_url, products, stock))
-    typer.echo(f"seeded {products} products with {stock} in stock each")
+    """Create the deterministic catalog SKU-00001.. with prices, promotions and stock.
+
+    Only into empty tables: existing prices and stock are never overwritten, so running it
+    again (every `shopctl run`, every chart upgrade) is safe.
+    """
+    catalog_seeded, stock_seeded = asyncio.run(seed_all(database_url, products, stock))
+    typer.echo(
+        f"pricing: seeded {products} products"
+        if catalog_seeded
+        else "pricing: catalog not empty, left as it is"
+    )
+    typer.echo(
+        f"inventory: seeded {stock} in stock for each of {products} products"
+        if stock_seeded
+        else "inventory: stock not empty, left as it is"
+    )
 
 
-async def seed_all(database_url: str, products: int, stock: int) -> None:
+async def seed_all(database_url: str, products: int, stock: int) -> tuple[bool, bool]:
+    """Seed the catalog, then the stock, each only if empty; returns which of them it seeded."""
     # Each service seeds its own tables through its own code, as if through its own API.
     from inventory.stock import seed_stock
     from pricing.catalog import seed_catalog
@@ -61,8 +75,10 @@ async def seed_all(database_url: str, products: int, stock: int) -> None:
     engine = create_async_engine(database_url)
     try:
         async with create_sessionmaker(engine)() as session:
-            await seed_catalog(session, products)
-            await seed_stock(session, products, stock)
+            return (
+                await seed_catalog(session, products),
+                await seed_stock(session, products, stock),
+            )
     finally:
         await engine.dispose()
 

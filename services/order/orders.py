@@ -165,7 +165,10 @@ async def _place_order(
         raise  # the claim, and its stock, are recovery's now
     except BaseException:
         with tracer.start_as_current_span("compensate-order"):
-            await _compensate(session, inventory, claim, release=_may_hold_stock(reserved))
+            # A claim taken over may hold what an earlier attempt reserved (or will: its call
+            # may still be on its way), whatever this attempt's call answered: release it.
+            release = claim.attempt > 1 or _may_hold_stock(reserved)
+            await _compensate(session, inventory, claim, release)
         raise
     return order, False
 

@@ -32,7 +32,7 @@ def main() -> int:
         duration=args.duration,
         clients=args.clients,
         # Enough stock for the duration: refusals stay a minority, as in a shop.
-        stock=max(Config.stock, int(args.duration * 1.5)),
+        stock=max(Config.stock, int(args.duration * 3)),
         seed=args.seed,
         services_path=args.services,
         logs=args.logs,

@@ -54,7 +54,7 @@ class Config:
     clients: int = 8
     skus: int = 8
     # Low, so that some orders run out of stock and are refused: the refusal path is tested too.
-    stock: int = 40
+    stock: int = 100
     lease: float = 2.0  # IDEMPOTENCY_CLAIM_TTL_SECONDS of the order service
     recovery_interval: float = 0.5
     http_timeout: float = 2.0  # of calls between services, so recovery's own calls end soon

@@ -73,7 +73,6 @@ class Figures:
     attempted: int = 0
     acknowledged: int = 0
     refused: int = 0  # out of stock: a definite answer, nothing placed
-    abandoned: int = 0  # the client gave up, or stopped, with no definite answer
     requests: int = 0
     answers: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
@@ -81,6 +80,11 @@ class Figures:
     time_to_consistency: float | None = None
     longest_orphan_hold: float = 0.0  # seconds a reservation without an order was held
     seed: int = 0
+
+    @property
+    def abandoned(self) -> int:
+        """Orders with no definite answer: the client gave up, or stopped mid-request."""
+        return self.attempted - self.acknowledged - self.refused
 
     def lines(self) -> list[str]:
         consistent = (
@@ -210,7 +214,6 @@ async def _client(
                     figures.refused += 1
                     break
                 if stop.is_set() or time.monotonic() > give_up:
-                    figures.abandoned += 1
                     break
                 await asyncio.sleep(rng.uniform(0.1, 0.4))
 

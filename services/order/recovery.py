@@ -164,10 +164,17 @@ async def _forward_or_back(
     if state == "in_progress" and request is not None:
         try:
             order_request = OrderRequest.model_validate(request)
-            quote, _ = await asyncio.gather(
+            # Both to the end, even when one fails, so that no reservation is still on its
+            # way when the release below goes out (it would be refused anyway: tombstone).
+            quote, reserved = await asyncio.gather(
                 pricing.quote(order_request.items),
                 inventory.reserve(claim.order_id, order_request.items),
+                return_exceptions=True,
             )
+            for outcome in (quote, reserved):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            assert isinstance(quote, dict)
             orders.count_placed(await orders.persist(session, claim, order_request, quote))
             return "completed"
         except orders.ClaimTakenOver:

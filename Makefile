@@ -71,6 +71,10 @@ traces: install ## Slowest traces, N+1 queries, sequential calls and error origi
 bench: install telemetry-tools ## Benchmark on a private stack (free ports): results in .run/bench, see docs/benchmarks.md
 	$(PY) -m bench --profile --out .run/bench
 
+.PHONY: soak
+soak: install ## Crash soak on a private stack: kill -9 and PostgreSQL restarts for DURATION, then the invariants
+	$(PY) -m tests.soak --duration $(DURATION)
+
 .PHONY: smoke
 smoke: install ## Smoke-test a running stack: an order, its trace in Jaeger, its metrics in Prometheus
 	SHOP_BASE_URL=$(SHOP_BASE_URL) JAEGER_URL=$(JAEGER_URL) PROMETHEUS_URL=$(PROMETHEUS_URL) \

@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from order import api
+from order.recovery import run_recovery
 from order.settings import OrderSettings
 from shopkit.app import create_service_app
 from shopkit.scenarios import N_PLUS_ONE, SEQUENTIAL_FANOUT
@@ -15,4 +16,6 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
         settings=settings or OrderSettings(),
         routers=[api.router],
         scenarios=(N_PLUS_ONE, SEQUENTIAL_FANOUT),
+        # Finishes orders left unfinished by a process that died (docs/failure-model.md).
+        background=[run_recovery],
     )

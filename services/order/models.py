@@ -3,8 +3,20 @@
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, Numeric, String, func
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shopkit.db import service_metadata
@@ -55,14 +67,35 @@ class OrderLine(Base):
 
 
 class IdempotencyRecord(Base):
-    """Binds an Idempotency-Key to one request body and, once placed, to its order."""
+    """Binds an Idempotency-Key to one request body and, once placed, to its order.
+
+    It is also the placing saga's outbox: an unfinished claim (`in_progress`, or `releasing`
+    while its reservation is given back) names the order id whose stock may be held and the
+    request to finish it with, so recovery can drive it forward or back after a crash.
+    `attempt` is the fencing token: whoever takes a claim over increments it, and only the
+    holder of the current attempt may complete or release it.
+    """
 
     __tablename__ = "idempotency_records"
+    __table_args__ = (
+        Index(
+            "ix_idempotency_records_unfinished_claimed_at",
+            "claimed_at",
+            postgresql_where=text("state <> 'completed'"),
+        ),
+    )
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     order_id: Mapped[uuid.UUID]
     state: Mapped[str] = mapped_column(
-        String(16), CheckConstraint("state IN ('in_progress', 'completed')", name="state_known")
+        String(16),
+        CheckConstraint("state IN ('in_progress', 'releasing', 'completed')", name="state_known"),
     )
+    # The OrderRequest as JSON; None only for claims made before the outbox existed.
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    attempt: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    # When the current holder took the claim; it is taken over once this is a lease old.
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # When the key was first claimed: how long stock may have been held for it.
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

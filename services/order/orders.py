@@ -5,6 +5,11 @@ database connection while it waits for another service. It claims the Idempotenc
 one transaction, quotes and reserves concurrently, then stores the order and completes the
 claim in a second one. Whatever fails after the reservation gives the stock back
 (compensation) and frees the key for a retry.
+
+The claim is also the saga's outbox: a process that dies mid-order leaves it unfinished, and
+recovery.py finishes it from any order instance. The claim's `attempt` fences the two apart:
+only the holder of the current attempt may complete the claim or release its stock, so a slow
+request and the recovery that took its claim over never both act. See docs/failure-model.md.
 """
 
 import asyncio
@@ -14,6 +19,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -64,6 +70,21 @@ class IdempotencyKeyInProgress(Exception):
     """Another request with this key is being processed right now."""
 
 
+class ClaimTakenOver(IdempotencyKeyInProgress):
+    """This request was slower than the claim's lease and recovery took the claim over:
+    the request must neither store the order nor release its stock. A retry with the same
+    key gets whatever the recovery decided."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The claim this process holds: the order id it places and its fencing token."""
+
+    key: str
+    order_id: uuid.UUID
+    attempt: int
+
+
 class InvalidCursor(Exception):
     pass
 
@@ -105,9 +126,13 @@ async def place_order(
             }
         )
         if not replayed:
-            orders_created.add(1)
-            order_value.record(float(order.total), {"currency": order.currency})
+            count_placed(order)
         return order, replayed
+
+
+def count_placed(order: Order) -> None:
+    orders_created.add(1)
+    order_value.record(float(order.total), {"currency": order.currency})
 
 
 async def _place_order(
@@ -120,15 +145,14 @@ async def _place_order(
     sequential: bool,
 ) -> tuple[Order, bool]:
     with tracer.start_as_current_span("claim-idempotency-key"):
-        order_id, existing = await _claim(
-            session, key, request_fingerprint(request), claim_ttl_seconds
-        )
-    trace.get_current_span().set_attribute("order.id", str(order_id))
-    if existing is not None:
-        return existing, True
+        claim = await _claim(session, key, request, claim_ttl_seconds)
+    if isinstance(claim, Order):
+        trace.get_current_span().set_attribute("order.id", str(claim.id))
+        return claim, True
+    trace.get_current_span().set_attribute("order.id", str(claim.order_id))
 
     quote, reserved = await _both(
-        pricing.quote(request.items), inventory.reserve(order_id, request.items), sequential
+        pricing.quote(request.items), inventory.reserve(claim.order_id, request.items), sequential
     )
     try:
         for outcome in (quote, reserved):
@@ -136,10 +160,15 @@ async def _place_order(
                 raise outcome
         assert isinstance(quote, dict)
         with tracer.start_as_current_span("persist-order"):
-            order = await _persist(session, key, order_id, request, quote)
+            order = await persist(session, claim, request, quote)
+    except ClaimTakenOver:
+        raise  # the claim, and its stock, are recovery's now
     except BaseException:
         with tracer.start_as_current_span("compensate-order"):
-            await _compensate(session, inventory, key, order_id, release=_may_hold_stock(reserved))
+            # A claim taken over may hold what an earlier attempt reserved (or will: its call
+            # may still be on its way), whatever this attempt's call answered: release it.
+            release = claim.attempt > 1 or _may_hold_stock(reserved)
+            await _compensate(session, inventory, claim, release)
         raise
     return order, False
 
@@ -186,17 +215,26 @@ def _may_hold_stock(reserved: object) -> bool:
 
 
 async def _claim(
-    session: AsyncSession, key: str, fingerprint: str, ttl_seconds: float
-) -> tuple[uuid.UUID, Order | None]:
+    session: AsyncSession, key: str, request: OrderRequest, ttl_seconds: float
+) -> Claim | Order:
+    """Claim the key for a new order, or return the order it already placed."""
+    fingerprint = request_fingerprint(request)
     async with session.begin():
         claimed = await session.scalar(
             insert(IdempotencyRecord)
-            .values(key=key, request_hash=fingerprint, order_id=uuid.uuid4(), state="in_progress")
+            .values(
+                key=key,
+                request_hash=fingerprint,
+                order_id=uuid.uuid4(),
+                state="in_progress",
+                # What recovery needs to finish the order if this process dies.
+                request=request.model_dump(mode="json"),
+            )
             .on_conflict_do_nothing()
             .returning(IdempotencyRecord.order_id)
         )
         if claimed is not None:
-            return claimed, None
+            return Claim(key, claimed, attempt=1)
 
         record = await session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == key))
         if record is None:  # its request failed and freed the key a moment ago
@@ -206,23 +244,26 @@ async def _claim(
         if record.state == "completed":
             order = await _select_order(session, record.order_id)
             assert order is not None, "a completed claim always has its order"
-            return order.id, order
+            return order
 
-        # The claim's request died without finishing: take it over with the same order id,
-        # so a reservation it may have made is found again instead of leaking stock.
-        taken_over = await session.scalar(
-            update(IdempotencyRecord)
-            .where(
-                IdempotencyRecord.key == key,
-                IdempotencyRecord.state == "in_progress",
-                IdempotencyRecord.claimed_at < func.now() - timedelta(seconds=ttl_seconds),
+        # The claim's request died without finishing and recovery has not got to it yet:
+        # take it over with the same order id, so a reservation it may have made is found
+        # again instead of leaking stock. A claim being released is left to its releaser.
+        taken_over = (
+            await session.execute(
+                update(IdempotencyRecord)
+                .where(
+                    IdempotencyRecord.key == key,
+                    IdempotencyRecord.state == "in_progress",
+                    IdempotencyRecord.claimed_at < func.now() - timedelta(seconds=ttl_seconds),
+                )
+                .values(claimed_at=func.now(), attempt=IdempotencyRecord.attempt + 1)
+                .returning(IdempotencyRecord.order_id, IdempotencyRecord.attempt)
             )
-            .values(claimed_at=func.now())
-            .returning(IdempotencyRecord.order_id)
-        )
+        ).first()
         if taken_over is None:
             raise IdempotencyKeyInProgress
-        return taken_over, None
+        return Claim(key, taken_over.order_id, taken_over.attempt)
 
 
 def order_from_quote(order_id: uuid.UUID, request: OrderRequest, quote: dict[str, Any]) -> Order:
@@ -249,41 +290,78 @@ def order_from_quote(order_id: uuid.UUID, request: OrderRequest, quote: dict[str
     )
 
 
-async def _persist(
-    session: AsyncSession,
-    key: str,
-    order_id: uuid.UUID,
-    request: OrderRequest,
-    quote: dict[str, Any],
+def _held(claim: Claim, state: str) -> Any:
+    """The fencing condition: the claim is still in `state` at this process's attempt."""
+    return (
+        (IdempotencyRecord.key == claim.key)
+        & (IdempotencyRecord.attempt == claim.attempt)
+        & (IdempotencyRecord.state == state)
+    )
+
+
+async def persist(
+    session: AsyncSession, claim: Claim, request: OrderRequest, quote: dict[str, Any]
 ) -> Order:
-    order = order_from_quote(order_id, request, quote)
+    """Store the order and complete its claim in one transaction, if the claim is still ours.
+
+    Raises ClaimTakenOver, storing nothing, when recovery took the claim over meanwhile.
+    """
+    order = order_from_quote(claim.order_id, request, quote)
     async with session.begin():
-        session.add(order)
-        await session.execute(
-            update(IdempotencyRecord).where(IdempotencyRecord.key == key).values(state="completed")
+        completed = await session.scalar(
+            update(IdempotencyRecord)
+            .where(_held(claim, "in_progress"))
+            .values(state="completed")
+            .returning(IdempotencyRecord.key)
         )
+        if completed is None:
+            raise ClaimTakenOver  # leaving the block rolls back; the order is not added
+        session.add(order)
     return order
 
 
 async def _compensate(
-    session: AsyncSession, inventory: InventoryClient, key: str, order_id: uuid.UUID, release: bool
+    session: AsyncSession, inventory: InventoryClient, claim: Claim, release: bool
 ) -> None:
-    if release:
-        try:
-            await inventory.release(order_id)
-        except Exception:
-            # The claim stays, so a retry after the claim TTL finds the reservation again.
-            log.exception("could not release the reservation of order %s", order_id)
-            return
+    """Give the stock back and free the key, unless the claim is no longer ours.
+
+    Whatever fails here leaves the claim unfinished, and recovery finishes it after the lease.
+    """
     try:
-        async with session.begin():
-            await session.execute(
-                delete(IdempotencyRecord).where(
-                    IdempotencyRecord.key == key, IdempotencyRecord.state == "in_progress"
-                )
-            )
+        if release:
+            await release_claim(session, inventory, claim)
+        else:
+            async with session.begin():
+                await session.execute(delete(IdempotencyRecord).where(_held(claim, "in_progress")))
     except Exception:
-        log.exception("could not free Idempotency-Key of order %s", order_id)
+        log.exception("could not compensate order %s; recovery will", claim.order_id)
+
+
+async def release_claim(
+    session: AsyncSession, inventory: InventoryClient, claim: Claim, state: str = "in_progress"
+) -> bool:
+    """The saga backwards: release the order's reservation, then free the key.
+
+    The claim is first moved to `releasing` (fenced), so it can never be completed once its
+    stock may have been given back: an order acknowledged with 201 is never released.
+    Returns False when the claim was not ours (any more). Raises if the release fails; the
+    claim then stays `releasing` for recovery.
+    """
+    if state == "in_progress":
+        async with session.begin():
+            marked = await session.scalar(
+                update(IdempotencyRecord)
+                .where(_held(claim, "in_progress"))
+                .values(state="releasing", claimed_at=func.now())
+                .returning(IdempotencyRecord.key)
+            )
+        if marked is None:
+            return False
+    # Idempotent, and it leaves a tombstone: a reservation of ours still on its way is refused.
+    await inventory.release(claim.order_id)
+    async with session.begin():
+        await session.execute(delete(IdempotencyRecord).where(_held(claim, "releasing")))
+    return True
 
 
 async def get_order(session: AsyncSession, order_id: uuid.UUID) -> Order | None:

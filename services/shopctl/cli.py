@@ -1,11 +1,11 @@
 """`shopctl`: database migrations, seed data, the local stack and trace analysis."""
 
 import asyncio
+import functools
 import json
 import os
 import secrets
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Annotated
@@ -107,7 +107,7 @@ def run(
         postgres.start()
         database_url = postgres.url
     admin_token = os.environ.get("ADMIN_TOKEN") or secrets.token_urlsafe(24)
-    processes: list[subprocess.Popen[bytes]] = []
+    services: list[stack.Supervised] = []
     try:
         db_upgrade(database_url, None)
         seed(database_url, products, 1_000)
@@ -121,9 +121,10 @@ def run(
             telemetry_env = {"OTEL_EXPORTER_OTLP_ENDPOINT": backends.COLLECTOR_OTLP}
         for name, port in stack.PORTS.items():
             env = stack.service_env(name, database_url, stack.PORTS, admin_token, **telemetry_env)
-            processes.append(stack.start_service(name, port, env, run_dir / f"{name}.log"))
-        for (name, port), process in zip(stack.PORTS.items(), processes, strict=True):
-            stack.wait_until_up(f"http://127.0.0.1:{port}", process)
+            start = functools.partial(stack.start_service, name, port, env, run_dir / f"{name}.log")
+            services.append(stack.Supervised(name, start, log=_log_to_stderr))
+        for (name, port), service in zip(stack.PORTS.items(), services, strict=True):
+            stack.wait_until_up(f"http://127.0.0.1:{port}", service.process)
             typer.echo(f"{name:<10} http://127.0.0.1:{port}  (API docs at /docs)")
         if telemetry:
             typer.echo(f"{'jaeger':<10} {backends.JAEGER_URL}  (query API; /api/traces)")
@@ -133,19 +134,25 @@ def run(
         # where the shell would have us ignore SIGINT).
         for stop in (signal.SIGINT, signal.SIGTERM):
             signal.signal(stop, signal.default_int_handler)
-        while all(process.poll() is None for process in processes):
+        # A service that exits is restarted, as Kubernetes restarts a pod; what it was doing
+        # is finished by the order service's recovery (docs/failure-model.md).
+        while True:
+            for service in services:
+                service.poll()
             time.sleep(0.5)
-        typer.echo("a service exited; see its log", err=True)
-        raise typer.Exit(1)
     except KeyboardInterrupt:
         pass
     finally:
         typer.echo("stopping...")
-        for process in processes:
-            stack.stop_service(process)
+        for service in services:
+            service.stop()
         backends.stop_all(telemetry)
         if postgres is not None:
             postgres.stop()
+
+
+def _log_to_stderr(message: str) -> None:
+    typer.echo(f"{time.strftime('%H:%M:%S')} {message}; see its log in .run/", err=True)
 
 
 @traces_cli.command("analyze")

@@ -109,8 +109,10 @@ class LocalPostgres:
         result = subprocess.run(command, check=True, capture_output=True, text=True)
         return result.stdout.strip() == "1"
 
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+    def stop(self, mode: str = "fast") -> None:
+        """`fast` rolls back open transactions and checkpoints; `immediate` is a crash (the
+        next start replays the WAL), as the soak test inflicts."""
+        self._run("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop")
 
     def is_running(self) -> bool:
         return (self.data_dir / "postmaster.pid").exists()

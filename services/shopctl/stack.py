@@ -1,9 +1,11 @@
 """The three services as uvicorn processes: used by `shopctl run` and by the tests."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -74,3 +76,61 @@ def stop_service(process: subprocess.Popen[bytes], timeout: float = 15.0) -> Non
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class Supervised:
+    """A service process kept running as Kubernetes keeps a pod: restarted when it exits,
+    after a back-off that doubles on every exit soon after a start (up to `max_backoff`)
+    and is forgiven once the process has run `stable_after` seconds."""
+
+    def __init__(
+        self,
+        name: str,
+        start: Callable[[], subprocess.Popen[bytes]],
+        log: Callable[[str], None],
+        min_backoff: float = 1.0,
+        max_backoff: float = 30.0,
+        stable_after: float = 60.0,
+    ) -> None:
+        self.name = name
+        self._start = start
+        self._log = log
+        self._min_backoff = min_backoff
+        self._max_backoff = max_backoff
+        self._stable_after = stable_after
+        self._backoff = min_backoff
+        self._restart_at: float | None = None
+        self.restarts = 0
+        self.process = start()
+        self._started = time.monotonic()
+
+    def poll(self) -> None:
+        """Restart the process if it exited and its back-off is over; call it periodically."""
+        now = time.monotonic()
+        if self._restart_at is not None:
+            if now >= self._restart_at:
+                self._restart_at = None
+                self.process = self._start()
+                self._started = now
+                self.restarts += 1
+                self._log(f"{self.name}: restarted (restart {self.restarts})")
+            return
+        code = self.process.poll()
+        if code is None:
+            return
+        if now - self._started >= self._stable_after:
+            self._backoff = self._min_backoff
+        delay = self._backoff
+        self._backoff = min(self._backoff * 2, self._max_backoff)
+        self._restart_at = now + delay
+        self._log(f"{self.name}: exited ({_exit_reason(code)}); restarting in {delay:g}s")
+
+    def stop(self) -> None:
+        self._restart_at = None
+        stop_service(self.process)
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"status {code}"

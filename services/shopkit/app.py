@@ -1,7 +1,9 @@
 """The app factory every service calls: lifespan resources, errors, limits and health routes."""
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -25,11 +27,14 @@ def create_service_app(
     settings: ServiceSettings,
     routers: Sequence[APIRouter],
     scenarios: tuple[str, ...] = (),
+    background: Sequence[Callable[[FastAPI], Coroutine[Any, Any, None]]] = (),
 ) -> FastAPI:
     """Build a service's FastAPI app.
 
     Resources that hold sockets (database pool, HTTP client) are created in the lifespan,
     inside the worker process that serves requests, and closed when it shuts down.
+    `background` loops run as tasks alongside the requests and are cancelled before the
+    resources they use are closed.
     """
     configure_logging(settings.log_level)
 
@@ -44,9 +49,13 @@ def create_service_app(
             http = create_http_client(settings)
             telemetry.instrument_client(http)
         app.state.http = http
+        tasks = [asyncio.create_task(loop(app), name=loop.__name__) for loop in background]
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             if http is not None:
                 await http.aclose()
             await engine.dispose()

@@ -1,15 +1,19 @@
-"""Keyset pagination and Idempotency-Key claims, on the order schema."""
+"""Keyset pagination and Idempotency-Key claims (with their fencing), on the order schema."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order import orders
+from order.clients import InventoryClient
 from order.models import IdempotencyRecord, Order, OrderLine
+from order.schemas import OrderRequest
+from order.settings import OrderSettings
 
 
 async def _store(session: AsyncSession, customer: str, created_at: datetime) -> uuid.UUID:
@@ -68,14 +72,17 @@ def test_a_forged_cursor_is_refused(cursor: str) -> None:
 
 
 async def test_a_stale_claim_is_taken_over_with_the_same_order_id(session: AsyncSession) -> None:
-    fingerprint = "f" * 64
-    order_id, existing = await orders._claim(session, "key-1", fingerprint, ttl_seconds=30)
-    assert existing is None
+    request = OrderRequest.model_validate(
+        {"customer_id": "c1", "items": [{"sku": "SKU-00001", "quantity": 1}]}
+    )
+    other = request.model_copy(update={"customer_id": "c2"})
+    claim = await orders._claim(session, "key-1", request, ttl_seconds=30)
+    assert isinstance(claim, orders.Claim) and claim.attempt == 1
 
     with pytest.raises(orders.IdempotencyKeyInProgress):
-        await orders._claim(session, "key-1", fingerprint, ttl_seconds=30)
+        await orders._claim(session, "key-1", request, ttl_seconds=30)
     with pytest.raises(orders.IdempotencyKeyReused):
-        await orders._claim(session, "key-1", "0" * 64, ttl_seconds=30)
+        await orders._claim(session, "key-1", other, ttl_seconds=30)
 
     async with session.begin():  # as if its process died a minute ago
         await session.execute(
@@ -83,5 +90,56 @@ async def test_a_stale_claim_is_taken_over_with_the_same_order_id(session: Async
             .where(IdempotencyRecord.key == "key-1")
             .values(claimed_at=datetime.now(UTC) - timedelta(minutes=1))
         )
-    taken_over, existing = await orders._claim(session, "key-1", fingerprint, ttl_seconds=30)
-    assert (taken_over, existing) == (order_id, None)
+    taken_over = await orders._claim(session, "key-1", request, ttl_seconds=30)
+    # The same order id, so its reservation is found again; the next attempt, so the
+    # request that died, were it only slow, is fenced out.
+    assert taken_over == orders.Claim("key-1", claim.order_id, attempt=2)
+
+
+QUOTE = {
+    "currency": "EUR",
+    "subtotal": "5.00",
+    "discount": "0.00",
+    "total": "5.00",
+    "lines": [
+        {
+            "sku": "SKU-00001",
+            "quantity": 1,
+            "unit_price": "5.00",
+            "discount": "0.00",
+            "line_total": "5.00",
+        }
+    ],
+}
+
+
+async def test_a_fenced_out_attempt_can_neither_store_nor_release(session: AsyncSession) -> None:
+    request = OrderRequest.model_validate(
+        {"customer_id": "c1", "items": [{"sku": "SKU-00001", "quantity": 1}]}
+    )
+    first = await orders._claim(session, "key-fenced", request, ttl_seconds=30)
+    assert isinstance(first, orders.Claim)
+    async with session.begin():  # recovery took it over
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.key == "key-fenced")
+            .values(attempt=IdempotencyRecord.attempt + 1)
+        )
+    with pytest.raises(orders.ClaimTakenOver):
+        await orders.persist(session, first, request, QUOTE)
+    assert await orders.get_order(session, first.order_id) is None
+
+    # Nothing listens there: were the release attempted, it would raise DependencyUnavailable.
+    settings = OrderSettings(http_attempts=1)
+    async with httpx.AsyncClient() as http:
+        nowhere = InventoryClient("inventory", "http://127.0.0.1:9", http, settings)
+        assert await orders.release_claim(session, nowhere, first) is False
+
+        current = orders.Claim("key-fenced", first.order_id, attempt=2)
+        order = await orders.persist(session, current, request, QUOTE)
+        assert order.id == first.order_id
+        # Completed: no one may release it any more, not even the holder of the attempt.
+        assert await orders.release_claim(session, nowhere, current) is False
+    async with session.begin():
+        record = await session.get(IdempotencyRecord, "key-fenced")
+        assert record is not None and (record.state, record.attempt) == ("completed", 2)

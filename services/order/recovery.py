@@ -1,0 +1,216 @@
+"""Recovery: finishes the orders whose process died mid-saga, from any order instance.
+
+Every order instance runs `run_recovery` in the background. Each pass takes over, with
+FOR UPDATE SKIP LOCKED, the claims left unfinished past their lease (so instances never
+take the same one), increments each claim's attempt (the fencing token: the slow original
+request, if it is still alive, can then neither store the order nor release its stock) and
+drives each one:
+
+- forward, when the claim is `in_progress` and its request is known: quote again, reserve
+  again with the same order id (idempotent: a reservation the dead process made is found,
+  not doubled), store the order;
+- backward otherwise, or when forward fails: release the reservation (idempotent; leaves a
+  tombstone) and free the key, as a failed request's compensation does.
+
+A claim whose recovery fails stays unfinished and is taken over again after another lease.
+See docs/failure-model.md for the bound this gives on held stock.
+"""
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
+from sqlalchemy import Row, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from order import orders
+from order.clients import InventoryClient, PricingClient
+from order.models import IdempotencyRecord
+from order.schemas import OrderRequest
+from order.settings import OrderSettings
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+meter = metrics.get_meter(__name__)
+recoveries = meter.create_counter(
+    "shop.recoveries",
+    unit="{claim}",
+    description="Unfinished orders taken over by recovery, by outcome "
+    "(completed, released, superseded, failed)",
+)
+expired = meter.create_counter(
+    "shop.reservations.expired",
+    unit="{reservation}",
+    description="Reservations of unfinished orders released by recovery after their lease",
+)
+
+UNFINISHED = IdempotencyRecord.state != "completed"
+CONCURRENCY = 8
+
+
+class _OldestUnfinished:
+    """Age of the oldest unfinished claim, as of the last pass: the alert's signal."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def observe(self, _: CallbackOptions) -> Iterable[Observation]:
+        yield Observation(self.seconds)
+
+
+oldest = _OldestUnfinished()
+meter.create_observable_gauge(
+    "shop.recovery.oldest_unfinished",
+    callbacks=[oldest.observe],
+    unit="s",
+    description="Age of the oldest order claim not yet completed or released",
+)
+
+
+async def recover_claims(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    inventory: InventoryClient,
+    pricing: PricingClient,
+    lease_seconds: float,
+    batch: int,
+) -> int:
+    """One pass: take over up to `batch` claims past their lease and finish each one.
+
+    Returns how many were taken over.
+    """
+    async with sessionmaker() as session, session.begin():
+        stale = (
+            select(IdempotencyRecord.key)
+            .where(UNFINISHED)
+            .where(IdempotencyRecord.claimed_at < func.now() - timedelta(seconds=lease_seconds))
+            .order_by(IdempotencyRecord.claimed_at)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+        taken = (
+            await session.execute(
+                update(IdempotencyRecord)
+                .where(IdempotencyRecord.key.in_(stale.scalar_subquery()))
+                .values(claimed_at=func.now(), attempt=IdempotencyRecord.attempt + 1)
+                .returning(
+                    IdempotencyRecord.key,
+                    IdempotencyRecord.order_id,
+                    IdempotencyRecord.attempt,
+                    IdempotencyRecord.state,
+                    IdempotencyRecord.request,
+                    func.extract("epoch", func.now() - IdempotencyRecord.created_at),
+                )
+            )
+        ).all()
+        age = await session.scalar(
+            select(
+                func.extract("epoch", func.now() - func.min(IdempotencyRecord.created_at))
+            ).where(UNFINISHED)
+        )
+        oldest.seconds = float(age or 0)  # NULL: nothing unfinished
+
+    # Concurrently, so a batch finishes within about one claim's calls (the bound counts on
+    # it), but at most CONCURRENCY at once, leaving the pool to the requests.
+    slots = asyncio.Semaphore(CONCURRENCY)
+
+    async def recover(row: Row[Any]) -> None:
+        async with slots, sessionmaker() as own_session:
+            await _recover(own_session, inventory, pricing, row)
+
+    await asyncio.gather(*(recover(row) for row in taken))
+    return len(taken)
+
+
+async def _recover(
+    session: AsyncSession,
+    inventory: InventoryClient,
+    pricing: PricingClient,
+    row: Row[Any],
+) -> None:
+    key, order_id, attempt, state, request, age = row
+    claim = orders.Claim(key, order_id, attempt)
+    with tracer.start_as_current_span(
+        "recover-order",
+        attributes={
+            "order.id": str(order_id),
+            "recovery.attempt": attempt,
+            "recovery.claim_state": state,
+            "recovery.claim_age_s": round(float(age), 3),
+        },
+    ) as span:
+        outcome = await _forward_or_back(session, inventory, pricing, claim, state, request)
+        span.set_attribute("recovery.outcome", outcome)
+        if outcome == "failed":
+            span.set_status(trace.StatusCode.ERROR)
+        recoveries.add(1, {"outcome": outcome})
+        log.info("recovered order %s (attempt %d): %s", order_id, attempt, outcome)
+
+
+async def _forward_or_back(
+    session: AsyncSession,
+    inventory: InventoryClient,
+    pricing: PricingClient,
+    claim: orders.Claim,
+    state: str,
+    request: dict[str, Any] | None,
+) -> str:
+    if state == "in_progress" and request is not None:
+        try:
+            order_request = OrderRequest.model_validate(request)
+            # Both to the end, even when one fails, so that no reservation is still on its
+            # way when the release below goes out (it would be refused anyway: tombstone).
+            quote, reserved = await asyncio.gather(
+                pricing.quote(order_request.items),
+                inventory.reserve(claim.order_id, order_request.items),
+                return_exceptions=True,
+            )
+            for outcome in (quote, reserved):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            assert isinstance(quote, dict)
+            orders.count_placed(await orders.persist(session, claim, order_request, quote))
+            return "completed"
+        except orders.ClaimTakenOver:
+            return "superseded"
+        except Exception as exc:
+            # Out of stock, a tombstoned reservation, a dependency down: give the stock back.
+            log.info("order %s cannot go forward (%r); releasing it", claim.order_id, exc)
+    try:
+        if not await orders.release_claim(session, inventory, claim, state):
+            return "superseded"
+    except Exception:
+        log.exception("could not release order %s; the next lease retries", claim.order_id)
+        return "failed"
+    expired.add(1)
+    return "released"
+
+
+async def run_recovery(app: FastAPI) -> None:
+    """The background loop of one order instance: a pass every interval, jittered so that
+    instances started together do not poll together. Never stops on an error."""
+    settings: OrderSettings = app.state.settings
+    inventory = InventoryClient("inventory", settings.inventory_url, app.state.http, settings)
+    pricing = PricingClient("pricing", settings.pricing_url, app.state.http, settings)
+    while True:
+        await asyncio.sleep(settings.recovery_interval_seconds * random.uniform(0.5, 1.5))
+        started = time.monotonic()
+        try:
+            taken = await recover_claims(
+                app.state.sessionmaker,
+                inventory,
+                pricing,
+                settings.idempotency_claim_ttl_seconds,
+                settings.recovery_batch,
+            )
+        except Exception:
+            log.exception("recovery pass failed; retrying next interval")
+            continue
+        if taken:
+            log.info("recovery pass: %d claims in %.2fs", taken, time.monotonic() - started)

@@ -1,0 +1,95 @@
+"""Recovery's telemetry, read back from Jaeger and Prometheus under the names the alerts use.
+
+Two claims are left unfinished as a dead process would leave them (claimed long ago): one with
+its request, which recovery completes, one without (made before the outbox existed), which
+recovery can only release.
+"""
+
+import asyncio
+import hashlib
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.conftest import wait_for
+from tests.e2e.conftest import Stack
+from tests.telemetry.conftest import jaeger, new_sku, promql
+
+METRICS_DEADLINE = 60.0
+
+
+async def _abandon_claims(database_url: str, claims: list[dict[str, Any]]) -> None:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as db:
+            await db.execute(
+                text(
+                    "INSERT INTO orders.idempotency_records"
+                    " (key, request_hash, order_id, state, request, claimed_at, created_at)"
+                    " VALUES (:key, :hash, :order_id, 'in_progress', CAST(:request AS jsonb),"
+                    "         now() - interval '1 hour', now() - interval '1 hour')"
+                ),
+                claims,
+            )
+    finally:
+        await engine.dispose()
+
+
+def _recoveries(outcome: str) -> float:
+    series = promql(f'sum(shop_recoveries_total{{outcome="{outcome}"}})')
+    return float(series[0]["value"][1]) if series else 0.0
+
+
+def test_recovery_actions_are_spans_and_counters(traced: Stack) -> None:
+    completed_before, released_before = _recoveries("completed"), _recoveries("released")
+    sku = new_sku(traced)
+    forward, backward = uuid.uuid4(), uuid.uuid4()
+    request = f'{{"customer_id": "recovered", "items": [{{"sku": "{sku}", "quantity": 2}}]}}'
+    claims = [
+        {
+            "key": f"recovery-{order_id}",
+            "hash": hashlib.sha256(str(order_id).encode()).hexdigest(),
+            "order_id": order_id,
+            "request": body,
+        }
+        for order_id, body in ((forward, request), (backward, None))
+    ]
+    asyncio.run(_abandon_claims(traced.database_url, claims))
+
+    def recovered_spans() -> dict[str, dict[str, Any]] | None:
+        found = {}
+        for trace in jaeger("/api/traces", service="order-service", operation="recover-order")[
+            "data"
+        ]:
+            for span in trace["spans"]:
+                tags = {tag["key"]: tag["value"] for tag in span["tags"]}
+                if span["operationName"] == "recover-order":
+                    found[tags["order.id"]] = tags
+        return found if {str(forward), str(backward)} <= set(found) else None
+
+    spans = wait_for("recover-order spans of both claims", recovered_spans, timeout=30)
+    assert spans[str(forward)]["recovery.outcome"] == "completed"
+    assert spans[str(forward)]["recovery.attempt"] == 2
+    assert spans[str(forward)]["recovery.claim_age_s"] >= 3600
+    assert spans[str(backward)]["recovery.outcome"] == "released"
+
+    wait_for(
+        "shop_recoveries_total of both outcomes in Prometheus",
+        lambda: (
+            _recoveries("completed") >= completed_before + 1
+            and _recoveries("released") >= released_before + 1
+        ),
+        timeout=METRICS_DEADLINE,
+    )
+    assert promql("shop_reservations_expired_total"), "the released hold is counted"
+    # The alerts' gauge: every order instance reports it (0 once nothing is unfinished).
+    ages = wait_for(
+        "shop_recovery_oldest_unfinished_seconds back to 0",
+        lambda: [
+            s for s in promql("shop_recovery_oldest_unfinished_seconds") if s["value"][1] == "0"
+        ],
+        timeout=METRICS_DEADLINE,
+    )
+    assert ages[0]["metric"]["service_name"] == "order-service"

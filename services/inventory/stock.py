@@ -10,13 +10,26 @@ import uuid
 from collections.abc import Sequence
 
 from opentelemetry import metrics, trace
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import (
+    Integer,
+    String,
+    Uuid,
+    bindparam,
+    column,
+    func,
+    literal,
+    select,
+    update,
+    values,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlalchemy.sql.dml import ReturningInsert
 
 from inventory.models import Reservation, ReservationLine, Stock
 from inventory.schemas import Shortage
+from shopkit.db import single_statement
 from shopkit.types import LineItem
 
 tracer = trace.get_tracer(__name__)
@@ -38,7 +51,7 @@ class ReservationConflict(Exception):
 
 
 async def get_levels(session: AsyncSession, skus: Sequence[str]) -> dict[str, int]:
-    async with session.begin():
+    async with single_statement(session):
         rows = await session.execute(
             select(Stock.sku, Stock.available).where(Stock.sku.in_(skus)).order_by(Stock.sku)
         )
@@ -123,22 +136,62 @@ async def _reserve(
                 + (" with other items" if existing.status == "reserved" else "")
             )
 
-        levels = await _lock_levels(session, [i.sku for i in items])
+        skus = [i.sku for i in items]
         if hold_lock_seconds:
             # The lock-contention scenario: slow work while the stock rows stay locked.
+            await _lock_levels(session, skus)
             await asyncio.sleep(hold_lock_seconds)
-        shortages = [
-            Shortage(sku=i.sku, requested=i.quantity, available=levels.get(i.sku, 0))
-            for i in items
-            if levels.get(i.sku, 0) < i.quantity
-        ]
-        if shortages:
+        taken = set(await session.scalars(_take_stock(order_id, items)))
+        if len(taken) < len(items):
+            levels = await _lock_levels(session, skus)  # locked already: no one changed them
+            shortages = [
+                Shortage(sku=i.sku, requested=i.quantity, available=levels.get(i.sku, 0))
+                for i in items
+                if i.sku not in taken
+            ]
             raise OutOfStock(shortages)  # leaving the block rolls the whole reservation back
-        await _change_levels(session, {i.sku: -i.quantity for i in items})
-        session.add_all(
-            ReservationLine(order_id=order_id, sku=i.sku, quantity=i.quantity) for i in items
-        )
         return True
+
+
+def _take_stock(order_id: uuid.UUID, items: Sequence[LineItem]) -> ReturningInsert[tuple[str]]:
+    """One statement: lock the stock rows in SKU order, take each item's quantity where
+    enough is left, and record the reservation's lines; returns the SKUs it could take.
+
+    Locking in SKU order (the CTE) is what keeps concurrent reservations free of
+    deadlocks; the UPDATE only touches rows the CTE locked. Under READ COMMITTED, a row
+    another reservation changed meanwhile is re-read and `available >= quantity` checked
+    again on its newest version, so stock never goes below zero.
+    """
+    stock, lines = Stock.__table__.c, ReservationLine.__table__.c
+    wanted = values(column("sku", String), column("quantity", Integer), name="wanted").data(
+        [(i.sku, i.quantity) for i in items]
+    )
+    locked = (
+        select(stock.sku)
+        .where(stock.sku.in_([i.sku for i in items]))
+        .order_by(stock.sku)
+        .with_for_update()
+        .cte("locked")
+    )
+    taken = (
+        update(Stock.__table__)  # type: ignore[arg-type]  # a Table, typed as FromClause
+        .where(
+            stock.sku == wanted.c.sku,
+            stock.sku.in_(select(locked.c.sku)),
+            stock.available >= wanted.c.quantity,
+        )
+        .values(available=stock.available - wanted.c.quantity, updated_at=func.now())
+        .returning(stock.sku, wanted.c.quantity)
+        .cte("taken")
+    )
+    return (
+        insert(ReservationLine)
+        .from_select(
+            ["order_id", "sku", "quantity"],
+            select(literal(order_id, Uuid), taken.c.sku, taken.c.quantity),
+        )
+        .returning(lines.sku)
+    )
 
 
 async def release(session: AsyncSession, order_id: uuid.UUID) -> None:

@@ -14,15 +14,15 @@ from sqlalchemy import (
     Integer,
     String,
     Uuid,
+    any_,
     bindparam,
-    column,
     func,
-    literal,
     select,
+    text,
     update,
-    values,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import insert as sa_insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.dml import ReturningInsert
@@ -37,6 +37,19 @@ conflicts = metrics.get_meter(__name__).create_counter(
     "shop.reservation.conflicts",
     unit="{reservation}",
     description="Reservations refused, by reason (out_of_stock, reservation_conflict)",
+)
+
+
+# Spelled out rather than built with sqlalchemy.dialects.postgresql.insert: that construct
+# has no cache key (its ON CONFLICT clause cannot be cached, sqlalchemy/sqlalchemy#10445),
+# so SQLAlchemy compiled it again on every reservation. A text statement is compiled once.
+CREATE_RESERVATION = (
+    text(
+        f"INSERT INTO {Reservation.metadata.schema}.{Reservation.__tablename__} (order_id, status)"
+        " VALUES (:order_id, 'reserved') ON CONFLICT DO NOTHING RETURNING order_id"
+    )
+    .bindparams(bindparam("order_id", type_=Uuid))
+    .columns(order_id=Uuid)
 )
 
 
@@ -119,12 +132,7 @@ async def _reserve(
     session: AsyncSession, order_id: uuid.UUID, items: Sequence[LineItem], hold_lock_seconds: float
 ) -> bool:
     async with session.begin():
-        created = await session.scalar(
-            insert(Reservation)
-            .values(order_id=order_id, status="reserved")
-            .on_conflict_do_nothing()
-            .returning(Reservation.order_id)
-        )
+        created = await session.scalar(CREATE_RESERVATION, {"order_id": order_id})
         if created is None:
             existing = await _select_reservation(session, order_id)
             assert existing is not None, "the insert just saw it"
@@ -141,7 +149,16 @@ async def _reserve(
             # The lock-contention scenario: slow work while the stock rows stay locked.
             await _lock_levels(session, skus)
             await asyncio.sleep(hold_lock_seconds)
-        taken = set(await session.scalars(_take_stock(order_id, items)))
+        taken = set(
+            await session.scalars(
+                TAKE_STOCK,
+                {
+                    "order_id": order_id,
+                    "skus": [i.sku for i in items],
+                    "quantities": [i.quantity for i in items],
+                },
+            )
+        )
         if len(taken) < len(items):
             levels = await _lock_levels(session, skus)  # locked already: no one changed them
             shortages = [
@@ -153,22 +170,28 @@ async def _reserve(
         return True
 
 
-def _take_stock(order_id: uuid.UUID, items: Sequence[LineItem]) -> ReturningInsert[tuple[str]]:
+def _take_stock() -> ReturningInsert[tuple[str]]:
     """One statement: lock the stock rows in SKU order, take each item's quantity where
     enough is left, and record the reservation's lines; returns the SKUs it could take.
 
     Locking in SKU order (the CTE) is what keeps concurrent reservations free of
     deadlocks; the UPDATE only touches rows the CTE locked. Under READ COMMITTED, a row
     another reservation changed meanwhile is re-read and `available >= quantity` checked
-    again on its newest version, so stock never goes below zero.
+    again on its newest version, so stock never goes below zero. The items travel as two
+    arrays, so the SQL text is the same for any basket: compiled once, prepared once.
     """
     stock, lines = Stock.__table__.c, ReservationLine.__table__.c
-    wanted = values(column("sku", String), column("quantity", Integer), name="wanted").data(
-        [(i.sku, i.quantity) for i in items]
+    wanted = (
+        func.unnest(
+            bindparam("skus", type_=ARRAY(String)),
+            bindparam("quantities", type_=ARRAY(Integer)),
+        )
+        .table_valued("sku", "quantity")
+        .render_derived("wanted")
     )
     locked = (
         select(stock.sku)
-        .where(stock.sku.in_([i.sku for i in items]))
+        .where(stock.sku == any_(bindparam("skus")))
         .order_by(stock.sku)
         .with_for_update()
         .cte("locked")
@@ -184,14 +207,19 @@ def _take_stock(order_id: uuid.UUID, items: Sequence[LineItem]) -> ReturningInse
         .returning(stock.sku, wanted.c.quantity)
         .cte("taken")
     )
+    # sqlalchemy.insert, not the PostgreSQL dialect's: that one has no cache key, so it is
+    # compiled again on every execution (sqlalchemy/sqlalchemy#10445).
     return (
-        insert(ReservationLine)
+        sa_insert(ReservationLine.__table__)  # type: ignore[arg-type]  # a Table
         .from_select(
             ["order_id", "sku", "quantity"],
-            select(literal(order_id, Uuid), taken.c.sku, taken.c.quantity),
+            select(bindparam("order_id", type_=Uuid), taken.c.sku, taken.c.quantity),
         )
         .returning(lines.sku)
     )
+
+
+TAKE_STOCK = _take_stock()
 
 
 async def release(session: AsyncSession, order_id: uuid.UUID) -> None:

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from opentelemetry import metrics, trace
-from sqlalchemy import Row, delete, func, literal, select, tuple_, update
+from sqlalchemy import Row, Select, bindparam, delete, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -339,35 +339,42 @@ async def get_order_detail(
     )
 
 
+def _order_with_lines() -> Select[Any]:
+    order, line = Order.__table__.c, OrderLine.__table__.c
+    return (
+        select(
+            order.id,
+            order.status,
+            order.customer_id,
+            order.subtotal,
+            order.discount,
+            order.total,
+            order.currency,
+            order.created_at,
+            line.sku,
+            line.quantity,
+            line.unit_price,
+            line.discount.label("line_discount"),
+            line.line_total,
+        )
+        .join_from(Order.__table__, OrderLine.__table__, line.order_id == order.id)
+        .where(order.id == bindparam("order_id"))
+        .order_by(line.position)
+    )
+
+
+# Built once: the statement is the same for every order.
+ORDER_WITH_LINES = _order_with_lines()
+
+
 async def _read_order(session: AsyncSession, order_id: uuid.UUID) -> list[Row[Any]]:
     """An order and its lines in one statement, one row per line (every order has one).
 
     Core, not the ORM: the rows go straight into the response model, so loading entities
     into the session (identity map, a second query for the lines) would be pure cost.
     """
-    order, line = Order.__table__.c, OrderLine.__table__.c
     async with single_statement(session):
-        result = await session.execute(
-            select(
-                order.id,
-                order.status,
-                order.customer_id,
-                order.subtotal,
-                order.discount,
-                order.total,
-                order.currency,
-                order.created_at,
-                line.sku,
-                line.quantity,
-                line.unit_price,
-                line.discount.label("line_discount"),
-                line.line_total,
-            )
-            .join_from(Order.__table__, OrderLine.__table__, line.order_id == order.id)
-            .where(order.id == order_id)
-            .order_by(line.position)
-        )
-        return list(result)
+        return list(await session.execute(ORDER_WITH_LINES, {"order_id": order_id}))
 
 
 async def list_orders(

@@ -30,11 +30,17 @@ class MixedCurrencies(Exception):
 
 
 async def get_prices(session: AsyncSession, skus: Sequence[str]) -> list[Price]:
+    product = Product.__table__.c  # columns, not entities: nothing here is changed
     async with single_statement(session):
-        products = await session.scalars(
-            select(Product).where(Product.sku.in_(skus)).order_by(Product.sku)
+        rows = await session.execute(
+            select(product.sku, product.name, product.unit_price, product.currency)
+            .where(product.sku.in_(skus))
+            .order_by(product.sku)
         )
-        return [_price(p) for p in products]
+        return [
+            Price(sku=sku, name=name, unit_price=unit_price, currency=currency)
+            for sku, name, unit_price, currency in rows
+        ]
 
 
 async def set_price(session: AsyncSession, sku: str, update: PriceUpdate) -> Price:
@@ -140,9 +146,3 @@ async def seed_catalog(session: AsyncSession, products: int) -> None:
                     for n in promoted
                 ],
             )
-
-
-def _price(product: Product) -> Price:
-    return Price(
-        sku=product.sku, name=product.name, unit_price=product.unit_price, currency=product.currency
-    )

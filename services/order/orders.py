@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -314,6 +314,13 @@ async def get_order_detail(
         if isinstance(outcome, BaseException):
             raise outcome
     assert isinstance(available, dict) and isinstance(unit_prices, dict)
+    return order_detail(rows, available, unit_prices)
+
+
+def order_detail(
+    rows: Sequence[Row[Any]], available: dict[str, int], unit_prices: dict[str, Decimal]
+) -> OrderDetail:
+    """The response: the order as stored (rows of ORDER_WITH_LINES) with live stock and prices."""
     order = rows[0]
     return OrderDetail(
         id=order.id,

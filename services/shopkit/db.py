@@ -51,13 +51,16 @@ def create_engine(settings: ServiceSettings, application_name: str) -> AsyncEngi
             },
         },
     )
-    event.listen(engine.sync_engine, "checkout", _discard_closed)
+    event.listen(engine.sync_engine, "checkout", discard_closed)
     return engine
 
 
-def _discard_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-    """A connection the server closed is not handed out: the pool connects a new one."""
-    if record.driver_connection.is_closed():
+def discard_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """A pool "checkout" listener: a connection the server closed is not handed out, the
+    pool connects a new one. asyncpg and psycopg both know without a round trip."""
+    driver = record.driver_connection
+    closed = driver.is_closed() if callable(getattr(driver, "is_closed", None)) else driver.closed
+    if closed:
         raise DisconnectionError("the server closed this pooled connection")
 
 

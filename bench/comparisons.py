@@ -332,7 +332,7 @@ def ratios(results: dict[str, Any]) -> dict[str, Any]:
                 fanout["concurrent"]["GET /orders/{id}"]["p50_ms"],
             ),
             ">=",
-            1.8,
+            1.93,  # issue 10: the ideal is 2.0
         ),
         "throughput_10pct_over_off": (_ratio(capacity["10%"], capacity["off"]), ">=", 0.95),
         "throughput_100pct_over_off": (_ratio(capacity["100%"], capacity["off"]), ">=", 0.85),

@@ -9,6 +9,8 @@ median round of each is reported as capacity and CPU milliseconds per request, p
     python -m bench.tune --sampling 1.0 baseline 'pool10: HTTP_MAX_CONNECTIONS=10' \\
         'two-order-workers: order.UVICORN_WORKERS=2'
 
+`--get-share 1` measures only `GET /orders/{id}`, `--get-share 0` only `POST /orders`.
+
 A code change is measured the same way: check the old version out in a worktree and run a
 variant with `PYTHONPATH=<worktree>/services`, which takes precedence over the installed code.
 """
@@ -103,6 +105,12 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=32, help="closed-loop concurrency")
     parser.add_argument("--seconds", type=float, default=8.0, help="one round of one variant")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--get-share",
+        type=float,
+        default=0.5,
+        help="share of GET /orders/{id} in the mix (1: only reads, 0: only new orders)",
+    )
     parser.add_argument("--out", type=Path, help="a folder for results.json and the logs")
     args = parser.parse_args()
     variants = dict(parse_variant(spec) for spec in args.variants)
@@ -124,7 +132,9 @@ def main() -> int:
                 )
             workloads = {
                 name: load.Workload(
-                    services.order_url, asyncio.run(load.create_orders(services.order_url, 200))
+                    services.order_url,
+                    asyncio.run(load.create_orders(services.order_url, 200)),
+                    get_share=args.get_share,
                 )
                 for name, services in stacks.items()
             }

@@ -31,14 +31,15 @@ from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from pydantic import ValidationError
-from sqlalchemy import create_engine, delete, select, update
+from sqlalchemy import create_engine, delete, event, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from order.models import IdempotencyRecord, Order
-from order.orders import order_from_quote
-from order.schemas import LiveLine, OrderDetail, OrderOut, OrderRequest
+from order.orders import ORDER_WITH_LINES, order_detail, order_from_quote
+from order.schemas import OrderOut, OrderRequest
 from order.settings import OrderSettings
+from shopkit.db import discard_closed
 
 tracer = trace.get_tracer(__name__)
 
@@ -54,8 +55,9 @@ def create_app() -> Flask:
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=False,  # as the async services (shopkit.db): no round trip per checkout
     )
+    event.listen(engine, "checkout", discard_closed)
     sessions = sessionmaker(engine, expire_on_commit=False)
     http = requests.Session()
     timeout = (settings.http_connect_timeout_seconds, settings.http_timeout_seconds)
@@ -122,13 +124,13 @@ def create_app() -> Flask:
 
     @app.get("/orders/<uuid:order_id>")
     def get_order(order_id: uuid.UUID) -> Response:
+        # The async service's statement, in autocommit as there (one statement, no BEGIN).
         with sessions() as session, session.begin():
-            order = session.scalar(
-                select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
-            )
-        if order is None:
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            rows = list(session.execute(ORDER_WITH_LINES, {"order_id": order_id}))
+        if not rows:
             return _problem(404, f"no order {order_id}")
-        skus = [("sku", line.sku) for line in order.lines]
+        skus = [("sku", row.sku) for row in rows]
         try:
             stock = call("GET", f"{settings.inventory_url}/stock", params=skus).json()
             prices = call("GET", f"{settings.pricing_url}/prices", params=skus).json()
@@ -136,19 +138,7 @@ def create_app() -> Flask:
             return _problem(503, "a dependency failed")
         available = {item["sku"]: item["available"] for item in stock["items"]}
         unit_prices = {item["sku"]: Decimal(item["unit_price"]) for item in prices["items"]}
-        summary = OrderOut.model_validate(order)
-        detail = OrderDetail(
-            **summary.model_dump(exclude={"lines"}),
-            lines=[
-                LiveLine(
-                    **line.model_dump(),
-                    available_now=available.get(line.sku),
-                    unit_price_now=unit_prices.get(line.sku),
-                )
-                for line in summary.lines
-            ],
-        )
-        return _json(detail.model_dump_json(), 200)
+        return _json(order_detail(rows, available, unit_prices).model_dump_json(), 200)
 
     return app
 

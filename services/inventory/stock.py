@@ -10,13 +10,26 @@ import uuid
 from collections.abc import Sequence
 
 from opentelemetry import metrics, trace
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    Integer,
+    String,
+    Uuid,
+    any_,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import insert as sa_insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlalchemy.sql.dml import ReturningInsert
 
 from inventory.models import Reservation, ReservationLine, Stock
 from inventory.schemas import Shortage
+from shopkit.db import single_statement
 from shopkit.types import LineItem
 
 tracer = trace.get_tracer(__name__)
@@ -24,6 +37,19 @@ conflicts = metrics.get_meter(__name__).create_counter(
     "shop.reservation.conflicts",
     unit="{reservation}",
     description="Reservations refused, by reason (out_of_stock, reservation_conflict)",
+)
+
+
+# Spelled out rather than built with sqlalchemy.dialects.postgresql.insert: that construct
+# has no cache key (its ON CONFLICT clause cannot be cached, sqlalchemy/sqlalchemy#10445),
+# so SQLAlchemy compiled it again on every reservation. A text statement is compiled once.
+CREATE_RESERVATION = (
+    text(
+        f"INSERT INTO {Reservation.metadata.schema}.{Reservation.__tablename__} (order_id, status)"
+        " VALUES (:order_id, 'reserved') ON CONFLICT DO NOTHING RETURNING order_id"
+    )
+    .bindparams(bindparam("order_id", type_=Uuid))
+    .columns(order_id=Uuid)
 )
 
 
@@ -38,7 +64,7 @@ class ReservationConflict(Exception):
 
 
 async def get_levels(session: AsyncSession, skus: Sequence[str]) -> dict[str, int]:
-    async with session.begin():
+    async with single_statement(session):
         rows = await session.execute(
             select(Stock.sku, Stock.available).where(Stock.sku.in_(skus)).order_by(Stock.sku)
         )
@@ -106,12 +132,7 @@ async def _reserve(
     session: AsyncSession, order_id: uuid.UUID, items: Sequence[LineItem], hold_lock_seconds: float
 ) -> bool:
     async with session.begin():
-        created = await session.scalar(
-            insert(Reservation)
-            .values(order_id=order_id, status="reserved")
-            .on_conflict_do_nothing()
-            .returning(Reservation.order_id)
-        )
+        created = await session.scalar(CREATE_RESERVATION, {"order_id": order_id})
         if created is None:
             existing = await _select_reservation(session, order_id)
             assert existing is not None, "the insert just saw it"
@@ -123,22 +144,82 @@ async def _reserve(
                 + (" with other items" if existing.status == "reserved" else "")
             )
 
-        levels = await _lock_levels(session, [i.sku for i in items])
+        skus = [i.sku for i in items]
         if hold_lock_seconds:
             # The lock-contention scenario: slow work while the stock rows stay locked.
+            await _lock_levels(session, skus)
             await asyncio.sleep(hold_lock_seconds)
-        shortages = [
-            Shortage(sku=i.sku, requested=i.quantity, available=levels.get(i.sku, 0))
-            for i in items
-            if levels.get(i.sku, 0) < i.quantity
-        ]
-        if shortages:
-            raise OutOfStock(shortages)  # leaving the block rolls the whole reservation back
-        await _change_levels(session, {i.sku: -i.quantity for i in items})
-        session.add_all(
-            ReservationLine(order_id=order_id, sku=i.sku, quantity=i.quantity) for i in items
+        taken = set(
+            await session.scalars(
+                TAKE_STOCK,
+                {
+                    "order_id": order_id,
+                    "skus": [i.sku for i in items],
+                    "quantities": [i.quantity for i in items],
+                },
+            )
         )
+        if len(taken) < len(items):
+            levels = await _lock_levels(session, skus)  # locked already: no one changed them
+            shortages = [
+                Shortage(sku=i.sku, requested=i.quantity, available=levels.get(i.sku, 0))
+                for i in items
+                if i.sku not in taken
+            ]
+            raise OutOfStock(shortages)  # leaving the block rolls the whole reservation back
         return True
+
+
+def _take_stock() -> ReturningInsert[tuple[str]]:
+    """One statement: lock the stock rows in SKU order, take each item's quantity where
+    enough is left, and record the reservation's lines; returns the SKUs it could take.
+
+    Locking in SKU order (the CTE) is what keeps concurrent reservations free of
+    deadlocks; the UPDATE only touches rows the CTE locked. Under READ COMMITTED, a row
+    another reservation changed meanwhile is re-read and `available >= quantity` checked
+    again on its newest version, so stock never goes below zero. The items travel as two
+    arrays, so the SQL text is the same for any basket: compiled once, prepared once.
+    """
+    stock, lines = Stock.__table__.c, ReservationLine.__table__.c
+    wanted = (
+        func.unnest(
+            bindparam("skus", type_=ARRAY(String)),
+            bindparam("quantities", type_=ARRAY(Integer)),
+        )
+        .table_valued("sku", "quantity")
+        .render_derived("wanted")
+    )
+    locked = (
+        select(stock.sku)
+        .where(stock.sku == any_(bindparam("skus")))
+        .order_by(stock.sku)
+        .with_for_update()
+        .cte("locked")
+    )
+    taken = (
+        update(Stock.__table__)  # type: ignore[arg-type]  # a Table, typed as FromClause
+        .where(
+            stock.sku == wanted.c.sku,
+            stock.sku.in_(select(locked.c.sku)),
+            stock.available >= wanted.c.quantity,
+        )
+        .values(available=stock.available - wanted.c.quantity, updated_at=func.now())
+        .returning(stock.sku, wanted.c.quantity)
+        .cte("taken")
+    )
+    # sqlalchemy.insert, not the PostgreSQL dialect's: that one has no cache key, so it is
+    # compiled again on every execution (sqlalchemy/sqlalchemy#10445).
+    return (
+        sa_insert(ReservationLine.__table__)  # type: ignore[arg-type]  # a Table
+        .from_select(
+            ["order_id", "sku", "quantity"],
+            select(bindparam("order_id", type_=Uuid), taken.c.sku, taken.c.quantity),
+        )
+        .returning(lines.sku)
+    )
+
+
+TAKE_STOCK = _take_stock()
 
 
 async def release(session: AsyncSession, order_id: uuid.UUID) -> None:

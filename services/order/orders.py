@@ -18,14 +18,14 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from opentelemetry import metrics, trace
-from sqlalchemy import delete, func, literal, select, tuple_, update
+from sqlalchemy import Row, Select, bindparam, delete, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,7 +40,8 @@ from order.clients import (
     UnknownSkus,
 )
 from order.models import IdempotencyRecord, Order, OrderLine
-from order.schemas import LiveLine, OrderDetail, OrderOut, OrderRequest
+from order.schemas import LiveLine, OrderDetail, OrderRequest
+from shopkit.db import single_statement
 from shopkit.problems import DependencyUnavailable
 
 log = logging.getLogger(__name__)
@@ -364,11 +365,6 @@ async def release_claim(
     return True
 
 
-async def get_order(session: AsyncSession, order_id: uuid.UUID) -> Order | None:
-    async with session.begin():
-        return await _select_order(session, order_id)
-
-
 async def _select_order(session: AsyncSession, order_id: uuid.UUID) -> Order | None:
     order: Order | None = await session.scalar(
         select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
@@ -385,10 +381,10 @@ async def get_order_detail(
 ) -> OrderDetail | None:
     """The order with live stock and prices, fetched from both services concurrently
     (one after the other under the sequential-fanout scenario)."""
-    order = await get_order(session, order_id)
-    if order is None:
+    rows = await _read_order(session, order_id)
+    if not rows:
         return None
-    skus = [line.sku for line in order.lines]
+    skus = [row.sku for row in rows]
     available, unit_prices = await _both(
         inventory.stock_levels(skus), pricing.unit_prices(skus), sequential
     )
@@ -396,18 +392,74 @@ async def get_order_detail(
         if isinstance(outcome, BaseException):
             raise outcome
     assert isinstance(available, dict) and isinstance(unit_prices, dict)
-    summary = OrderOut.model_validate(order)
+    return order_detail(rows, available, unit_prices)
+
+
+def order_detail(
+    rows: Sequence[Row[Any]], available: dict[str, int], unit_prices: dict[str, Decimal]
+) -> OrderDetail:
+    """The response: the order as stored (rows of ORDER_WITH_LINES) with live stock and prices."""
+    order = rows[0]
     return OrderDetail(
-        **summary.model_dump(exclude={"lines"}),
+        id=order.id,
+        status=order.status,
+        customer_id=order.customer_id,
+        subtotal=order.subtotal,
+        discount=order.discount,
+        total=order.total,
+        currency=order.currency,
+        created_at=order.created_at,
         lines=[
             LiveLine(
-                **line.model_dump(),
-                available_now=available.get(line.sku),
-                unit_price_now=unit_prices.get(line.sku),
+                sku=row.sku,
+                quantity=row.quantity,
+                unit_price=row.unit_price,
+                discount=row.line_discount,
+                line_total=row.line_total,
+                available_now=available.get(row.sku),
+                unit_price_now=unit_prices.get(row.sku),
             )
-            for line in summary.lines
+            for row in rows
         ],
     )
+
+
+def _order_with_lines() -> Select[Any]:
+    order, line = Order.__table__.c, OrderLine.__table__.c
+    return (
+        select(
+            order.id,
+            order.status,
+            order.customer_id,
+            order.subtotal,
+            order.discount,
+            order.total,
+            order.currency,
+            order.created_at,
+            line.sku,
+            line.quantity,
+            line.unit_price,
+            line.discount.label("line_discount"),
+            line.line_total,
+        )
+        .join_from(Order.__table__, OrderLine.__table__, line.order_id == order.id)
+        .where(order.id == bindparam("order_id"))
+        .order_by(line.position)
+    )
+
+
+# Built once: the statement is the same for every order.
+ORDER_WITH_LINES = _order_with_lines()
+
+
+async def _read_order(session: AsyncSession, order_id: uuid.UUID) -> list[Row[Any]]:
+    """An order and its lines in one statement, one row per line (every order has one).
+
+    Core, not the ORM: the rows go straight into the response model, so loading entities
+    into the session (identity map, a second query for the lines) would be pure cost.
+    """
+    async with single_statement(session):
+        return list(await session.execute(ORDER_WITH_LINES, {"order_id": order_id}))
 
 
 async def list_orders(

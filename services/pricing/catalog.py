@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pricing.models import Product, Promotion
 from pricing.quotes import build_quote, price_line
 from pricing.schemas import Price, PriceUpdate, Quote
+from shopkit.db import single_statement
 from shopkit.types import LineItem
 
 SEED_CURRENCY = "EUR"
@@ -29,11 +30,17 @@ class MixedCurrencies(Exception):
 
 
 async def get_prices(session: AsyncSession, skus: Sequence[str]) -> list[Price]:
-    async with session.begin():
-        products = await session.scalars(
-            select(Product).where(Product.sku.in_(skus)).order_by(Product.sku)
+    product = Product.__table__.c  # columns, not entities: nothing here is changed
+    async with single_statement(session):
+        rows = await session.execute(
+            select(product.sku, product.name, product.unit_price, product.currency)
+            .where(product.sku.in_(skus))
+            .order_by(product.sku)
         )
-        return [_price(p) for p in products]
+        return [
+            Price(sku=sku, name=name, unit_price=unit_price, currency=currency)
+            for sku, name, unit_price, currency in rows
+        ]
 
 
 async def set_price(session: AsyncSession, sku: str, update: PriceUpdate) -> Price:
@@ -60,30 +67,40 @@ async def quote(session: AsyncSession, items: Sequence[LineItem]) -> Quote:
 
 
 async def _quote(session: AsyncSession, items: Sequence[LineItem]) -> Quote:
-    async with session.begin():
+    # Columns, not entities: the quote only reads them, so the ORM's identity map and
+    # instance bookkeeping would be pure cost.
+    product, promotion = Product.__table__.c, Promotion.__table__.c
+    async with single_statement(session):
         rows = await session.execute(
-            select(Product, Promotion)
-            .outerjoin(Promotion, Promotion.sku == Product.sku)
-            .where(Product.sku.in_([i.sku for i in items]))
+            select(
+                product.sku,
+                product.unit_price,
+                product.currency,
+                promotion.percent_off,
+                promotion.min_quantity,
+            )
+            .outerjoin_from(Product.__table__, Promotion.__table__, promotion.sku == product.sku)
+            .where(product.sku.in_([i.sku for i in items]))
         )
-        found = {product.sku: (product, promotion) for product, promotion in rows}
+        found = {row.sku: row for row in rows}
     unknown = [(n, i.sku) for n, i in enumerate(items) if i.sku not in found]
     if unknown:
         raise UnknownSkus(unknown)
-    currencies = {product.currency for product, _ in found.values()}
+    currencies = {row.currency for row in found.values()}
     if len(currencies) > 1:
         raise MixedCurrencies(f"items are priced in several currencies: {sorted(currencies)}")
 
     lines = []
     for item in items:
-        product, promotion = found[item.sku]
+        row = found[item.sku]
+        promoted = row.percent_off is not None
         lines.append(
             price_line(
                 item.sku,
                 item.quantity,
-                product.unit_price,
-                promotion.percent_off if promotion else None,
-                promotion.min_quantity if promotion else 1,
+                row.unit_price,
+                row.percent_off if promoted else None,
+                row.min_quantity if promoted else 1,
             )
         )
     return build_quote(lines, currencies.pop())
@@ -128,9 +145,3 @@ async def seed_catalog(session: AsyncSession, products: int) -> bool:
                 ],
             )
     return True
-
-
-def _price(product: Product) -> Price:
-    return Price(
-        sku=product.sku, name=product.name, unit_price=product.unit_price, currency=product.currency
-    )

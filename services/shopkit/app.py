@@ -15,7 +15,7 @@ from shopkit.problems import install_problem_handlers
 from shopkit.scenarios import ERRORS, SLOW_DEPENDENCY, InjectedFaults, Scenarios
 from shopkit.scenarios import router as scenarios_router
 from shopkit.settings import ClientSettings, ServiceSettings
-from shopkit.telemetry import configure_logging, setup_telemetry
+from shopkit.telemetry import FASTAPI_TELEMETRY, configure_logging, setup_telemetry
 
 VERSION = "0.1.0"
 
@@ -62,7 +62,11 @@ def create_service_app(
             telemetry.shutdown()
 
     app = FastAPI(
-        title=f"{name} service", description=description, version=VERSION, lifespan=lifespan
+        title=f"{name} service",
+        description=description,
+        version=VERSION,
+        lifespan=lifespan,
+        telemetry=FASTAPI_TELEMETRY,  # one owner of server spans and HTTP metrics
     )
     app.state.settings = settings
     app.state.scenarios = Scenarios(scenarios, settings.scenarios)

@@ -1,10 +1,12 @@
 """The async engine, sessions, and the schema-per-service metadata."""
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -30,13 +32,17 @@ def service_metadata(schema: str) -> MetaData:
 
 
 def create_engine(settings: ServiceSettings, application_name: str) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
-        # A connection broken by a database restart is replaced, not handed out.
-        pool_pre_ping=True,
+        # No pre-ping: on asyncpg it is three round trips (BEGIN, an empty query, ROLLBACK)
+        # before every transaction. A restarted database closes the sockets, which asyncpg
+        # sees at once: such connections are dropped at checkout without a round trip
+        # (below). A connection that dies silently fails its one request, and SQLAlchemy
+        # then replaces every older connection of the pool (optimistic disconnect handling).
+        pool_pre_ping=False,
         connect_args={
             "timeout": settings.db_connect_timeout_seconds,
             "server_settings": {
@@ -45,6 +51,29 @@ def create_engine(settings: ServiceSettings, application_name: str) -> AsyncEngi
             },
         },
     )
+    event.listen(engine.sync_engine, "checkout", discard_closed)
+    return engine
+
+
+def discard_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """A pool "checkout" listener: a connection the server closed is not handed out, the
+    pool connects a new one. asyncpg and psycopg both know without a round trip."""
+    driver = record.driver_connection
+    closed = driver.is_closed() if callable(getattr(driver, "is_closed", None)) else driver.closed
+    if closed:
+        raise DisconnectionError("the server closed this pooled connection")
+
+
+@asynccontextmanager
+async def single_statement(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """For work that is one statement, a read: no BEGIN and COMMIT around it.
+
+    One statement is atomic on its own; the explicit transaction would add two round
+    trips. Must be the session's first use since its last commit.
+    """
+    async with session.begin():
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -9,6 +9,7 @@ import httpx
 
 from shopkit.problems import DependencyUnavailable
 from shopkit.settings import ClientSettings
+from shopkit.transport import AiohttpTransport
 
 log = logging.getLogger(__name__)
 
@@ -17,15 +18,15 @@ RETRYABLE_STATUSES = frozenset({502, 503, 504})
 
 
 def create_http_client(settings: ClientSettings) -> httpx.AsyncClient:
-    """One client per app, created in the lifespan, so connections are pooled and reused."""
+    """One client per app, created in the lifespan, so connections are pooled and reused.
+
+    httpx's API over an aiohttp transport (shopkit.transport): same exceptions, less CPU.
+    """
     return httpx.AsyncClient(
         timeout=httpx.Timeout(
             settings.http_timeout_seconds, connect=settings.http_connect_timeout_seconds
         ),
-        limits=httpx.Limits(
-            max_connections=settings.http_max_connections,
-            max_keepalive_connections=settings.http_max_idle_connections,
-        ),
+        transport=AiohttpTransport(settings.http_max_connections),
     )
 
 

@@ -37,6 +37,9 @@ class Scenario(StrictModel):
         return self.enabled and random.random() < self.fraction
 
 
+OFF = Scenario()
+
+
 class Scenarios:
     """The scenarios one service supports, each off until switched on."""
 
@@ -47,7 +50,10 @@ class Scenarios:
         self.current = {name: initial.get(name, Scenario()) for name in supported}
 
     def get(self, name: str) -> Scenario:
-        return self.current.get(name, Scenario())
+        # Not `.get(name, Scenario())`: that validates a new model on every call, and the
+        # middleware asks on every request.
+        scenario = self.current.get(name)
+        return scenario if scenario is not None else OFF
 
 
 async def get_scenarios(request: Request) -> Scenarios:

@@ -39,6 +39,3 @@ class ClientSettings(BaseSettings):
     http_backoff_seconds: float = Field(default=0.05, ge=0)
     # The most calls in flight at once from one process; more wait up to the timeout for one.
     http_max_connections: int = Field(default=100, ge=1)
-    # Idle connections kept open for reuse. httpcore checks every idle connection on every
-    # request (a poll() each), so a big idle pool costs CPU: see "Tuning" in docs/benchmarks.md.
-    http_max_idle_connections: int = Field(default=16, ge=0)

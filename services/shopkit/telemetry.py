@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -23,11 +24,11 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,6 +39,17 @@ DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 # Recorded by the ASGI instrumentation on every request, read by no dashboard or alert: each
 # recording costs CPU (see docs/benchmarks.md), so the SDK drops them before aggregating.
 UNUSED_METRICS = ("http.server.request.body.size", "http.server.response.body.size")
+# FastAPI >= 0.142 has OpenTelemetry of its own, on by default: server spans, the same
+# http.server.* metrics, logs and spans per dependency and serialization. The ASGI
+# instrumentation (FastAPIInstrumentor) owns server spans and HTTP metrics here, as the
+# dashboards, alerts and the Collector's tail sampling expect; FastAPI's is switched off
+# explicitly rather than left to its detection of the other at every request.
+FASTAPI_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 
 
 @dataclass
@@ -79,8 +91,17 @@ class Telemetry:
             self.meter_provider.shutdown()
 
 
-def setup_telemetry(app: FastAPI, service: str, version: str) -> Telemetry:
-    """Create the providers for this process and instrument the app's server side."""
+def setup_telemetry(
+    app: FastAPI,
+    service: str,
+    version: str,
+    span_exporter: SpanExporter | None = None,
+    metric_reader: MetricReader | None = None,
+) -> Telemetry:
+    """Create the providers for this process and instrument the app's server side.
+
+    By default spans and metrics go to the OTLP endpoint; tests pass in-memory ones.
+    """
     if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
         return Telemetry(None, None)
     # The new, stable HTTP and database semantic conventions (names, attributes, units).
@@ -100,11 +121,11 @@ def setup_telemetry(app: FastAPI, service: str, version: str) -> Telemetry:
     # The batch processor exports from its own thread and drops spans when its queue is
     # full, so a slow or absent Collector never slows a request.
     tracer_provider = TracerProvider(resource=resource)
-    tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter or OTLPSpanExporter()))
     unused = [View(instrument_name=name, aggregation=DropAggregation()) for name in UNUSED_METRICS]
     meter_provider = MeterProvider(
         resource=resource,
-        metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())],
+        metric_readers=[metric_reader or PeriodicExportingMetricReader(OTLPMetricExporter())],
         views=unused,  # instruments no view names keep their default aggregation
     )
     trace.set_tracer_provider(tracer_provider)

@@ -5,10 +5,16 @@ have arrived; so "not reached" must be said for exactly the failures that prove 
 """
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from shopkit.http import ServiceClient, create_http_client
 from shopkit.problems import DependencyUnavailable
@@ -91,3 +97,91 @@ async def test_a_refused_connection_never_reached_the_peer() -> None:
         with pytest.raises(DependencyUnavailable) as failure:
             await client.request("POST", "/reservations", idempotent=False)
     assert failure.value.reached is False
+
+
+async def test_a_connect_that_times_out_never_reached_the_peer() -> None:
+    # A listener that never accepts, with its backlog full: the kernel drops further SYNs,
+    # so the next connect neither succeeds nor is refused.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):  # more than the backlog admits; the extra ones just stay pending
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    client, http = _client(f"http://127.0.0.1:{port}", http_connect_timeout_seconds=0.2)
+    try:
+        async with http:
+            with pytest.raises(DependencyUnavailable) as failure:
+                await client.request("POST", "/reservations", idempotent=False)
+    finally:
+        for s in (*fillers, listener):
+            s.close()
+    assert failure.value.reached is False
+    assert "ConnectTimeout" in failure.value.detail
+
+
+async def _garble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Read the request, then answer something that is not HTTP."""
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+    await writer.drain()
+    writer.close()
+
+
+async def test_a_garbled_answer_may_have_reached_the_peer() -> None:
+    async for url in _serve(_garble):
+        client, http = _client(url)
+        async with http:
+            with pytest.raises(DependencyUnavailable) as failure:
+                await client.request("POST", "/reservations", idempotent=False)
+        assert failure.value.reached is True
+        assert "RemoteProtocolError" in failure.value.detail
+
+
+async def test_an_answer_that_comes_too_late_may_have_reached_the_peer(holding_peer: str) -> None:
+    client, http = _client(holding_peer, http_timeout_seconds=0.2)
+    async with http:
+        with pytest.raises(DependencyUnavailable) as failure:
+            await client.request("POST", "/reservations", idempotent=False)
+    assert failure.value.reached is True
+    assert "ReadTimeout" in failure.value.detail
+
+
+async def _echo_traceparent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answer every request on the connection with the traceparent header it carried."""
+    while head := await reader.readuntil(b"\r\n\r\n"):
+        headers = dict(
+            line.split(": ", 1) for line in head.decode().split("\r\n")[1:] if ": " in line
+        )
+        body = headers.get("traceparent", "").encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+
+
+async def test_calls_make_client_spans_and_carry_the_trace_context() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async for url in _serve(_echo_traceparent):
+        client, http = _client(url)
+        HTTPXClientInstrumentor.instrument_client(http, tracer_provider=provider)
+        async with http:
+            with provider.get_tracer(__name__).start_as_current_span("caller"):
+                response = await client.request("GET", "/stock", idempotent=True)
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    assert set(spans) == {"GET", "caller"}
+    call = spans["GET"]
+    assert call.kind is SpanKind.CLIENT
+    assert call.attributes is not None
+    # The attribute's name depends on OTEL_SEMCONV_STABILITY_OPT_IN, read once per process.
+    status = call.attributes.get(
+        "http.response.status_code", call.attributes.get("http.status_code")
+    )
+    assert status == 200
+    assert call.parent is not None and call.parent.span_id == spans["caller"].context.span_id
+    trace_id, span_id = response.text.split("-")[1:3]
+    assert (int(trace_id, 16), int(span_id, 16)) == (call.context.trace_id, call.context.span_id)

@@ -1,0 +1,110 @@
+"""Round trips to PostgreSQL per request, per service: a count that must not grow unnoticed.
+
+Every statement is a round trip that costs CPU in the service (SQLAlchemy, asyncpg) and in
+PostgreSQL. The counts below are what one request costs after warm-up (pools and statement
+caches full), read from PostgreSQL's statement log. When a change adds or removes a
+statement on purpose, update EXPECTED here, in one place, and say why in the commit.
+"""
+
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shopctl.postgres import LocalPostgres
+from tests.conftest import create_database, seed_database
+from tests.e2e.conftest import Stack, idempotency_key
+from tests.e2e.statements import StatementLog, log_all_statements
+
+DATABASE = "shop_statements"
+# Two seeded SKUs, one piece each: the reservation's statements depend on the item count.
+ORDER = {
+    "customer_id": "statements",
+    "items": [{"sku": "SKU-00001", "quantity": 1}, {"sku": "SKU-00002", "quantity": 1}],
+}
+
+# Statements per request and service, by kind: each is a round trip. A read of one
+# statement runs without BEGIN and COMMIT (shopkit.db.single_statement); the pool does not
+# ping on checkout (shopkit.db.create_engine).
+EXPECTED: dict[str, dict[str, dict[str, int]]] = {
+    "POST /orders": {
+        # claim (INSERT), then store the order and its two lines and complete the claim
+        "order": {"BEGIN": 2, "INSERT": 4, "UPDATE": 1, "COMMIT": 2},
+        # the reservation (INSERT), then stock and lines in one statement (WITH ... INSERT)
+        "inventory": {"BEGIN": 1, "INSERT": 1, "WITH": 1, "COMMIT": 1},
+        "pricing": {"SELECT": 1},  # the quote
+    },
+    "GET /orders/{id}": {
+        "order": {"SELECT": 1},  # the order joined with its lines
+        "inventory": {"SELECT": 1},
+        "pricing": {"SELECT": 1},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def logged(postgres: LocalPostgres, logs_dir: Path) -> Iterator[tuple[Stack, StatementLog]]:
+    url = create_database(postgres, DATABASE)
+    seed_database(url)
+    log_all_statements(postgres, DATABASE)  # before the services connect
+    running = Stack(url, logs_dir / "statements")
+    running.start_all()
+    yield running, StatementLog(postgres, DATABASE)
+    running.stop_all()
+
+
+@pytest.fixture
+async def api(logged: tuple[Stack, StatementLog]) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=logged[0].url("order"), timeout=30) as client:
+        yield client
+
+
+def settled(
+    log: StatementLog, quiet: float = 0.5, deadline: float = 10.0
+) -> dict[str, Counter[str]]:
+    """The counts once nothing new was logged for `quiet` seconds: the last COMMIT of a
+    request may be logged just after its response arrived."""
+    give_up = time.monotonic() + deadline
+    counts = log.since_mark()
+    stable_since = time.monotonic()
+    while time.monotonic() < give_up:
+        time.sleep(0.05)
+        now = log.since_mark()
+        if now != counts:
+            counts, stable_since = now, time.monotonic()
+        elif time.monotonic() - stable_since >= quiet:
+            return counts
+    raise TimeoutError(f"statements still being logged after {deadline}s: {counts}")
+
+
+def _as_dicts(counts: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
+    return {
+        service: dict(counts.get(service, Counter()))
+        for service in ("order", "inventory", "pricing")
+    }
+
+
+async def test_statements_per_order_and_per_read(
+    api: httpx.AsyncClient, logged: tuple[Stack, StatementLog]
+) -> None:
+    _, log = logged
+    # Warm-up: one of each request fills the pools and the prepared-statement caches.
+    for _ in range(2):
+        warm = await api.post("/orders", json=ORDER, headers=idempotency_key())
+        assert warm.status_code == 201, warm.text
+        assert (await api.get(f"/orders/{warm.json()['id']}")).status_code == 200
+
+    log.mark()
+    placed = await api.post("/orders", json=ORDER, headers=idempotency_key())
+    assert placed.status_code == 201, placed.text
+    measured = {"POST /orders": _as_dicts(settled(log))}
+
+    log.mark()
+    read = await api.get(f"/orders/{placed.json()['id']}")
+    assert read.status_code == 200, read.text
+    measured["GET /orders/{id}"] = _as_dicts(settled(log))
+
+    assert measured == EXPECTED, f"statements per request changed; if on purpose: {measured}"

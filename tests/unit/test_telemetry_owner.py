@@ -1,0 +1,55 @@
+"""One owner of server telemetry: one server span per request, one duration series per route.
+
+FastAPI has OpenTelemetry of its own next to the ASGI instrumentation; with both at work a
+request would be traced and counted twice (two server spans, two series of
+http.server.request.duration per route, under two instrumentation scopes).
+"""
+
+import httpx
+from fastapi import FastAPI
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from shopkit.telemetry import FASTAPI_TELEMETRY, setup_telemetry
+
+
+async def test_a_request_makes_one_server_span_and_one_duration_series_per_route() -> None:
+    app = FastAPI(telemetry=FASTAPI_TELEMETRY)  # as shopkit.app.create_service_app does
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @app.get("/other")
+    async def other() -> dict[str, str]:
+        return {}
+
+    spans, metrics = InMemorySpanExporter(), InMemoryMetricReader()
+    telemetry = setup_telemetry(app, "test", "0", span_exporter=spans, metric_reader=metrics)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        for path in ("/items/1", "/items/2", "/items/3", "/other"):
+            assert (await client.get(path)).status_code == 200
+    assert telemetry.tracer_provider is not None
+    telemetry.tracer_provider.force_flush()
+
+    server = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert sorted(s.name for s in server) == ["GET /items/{item_id}"] * 3 + ["GET /other"]
+
+    data = metrics.get_metrics_data()
+    assert data is not None
+    series = [
+        (scope.scope.name, dict(point.attributes or {}).get("http.route"), point.count)
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "http.server.request.duration"
+        for point in metric.data.data_points
+        if isinstance(point, HistogramDataPoint)
+    ]
+    assert sorted((route, count) for _, route, count in series) == [
+        ("/items/{item_id}", 3),
+        ("/other", 1),
+    ], series
+    telemetry.shutdown()

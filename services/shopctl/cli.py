@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shopctl import backends, jaeger, migrations, stack, traces
+from shopctl import backends, htmlreport, jaeger, migrations, stack, traces, waterfall
 from shopctl.postgres import LocalPostgres, PostgresMissing, find_bindir
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
@@ -108,7 +108,7 @@ def run(
         for (name, port), process in zip(stack.PORTS.items(), processes, strict=True):
             stack.wait_until_up(f"http://127.0.0.1:{port}", process)
             typer.echo(f"{name:<10} http://127.0.0.1:{port}  (API docs at /docs)")
-        typer.echo(f"{'jaeger':<10} {telemetry.jaeger_url}  (query API; /api/traces)")
+        typer.echo(f"{'jaeger':<10} {telemetry.jaeger_url}  (query API; shopctl traces show)")
         typer.echo(f"{'prometheus':<10} {telemetry.prometheus_url}  (HTTP API; /api/v1/query)")
         typer.echo(f"admin token: {admin_token}\nlogs in {run_dir}/. Ctrl-C stops everything.")
         # Ctrl-C, and a plain kill, both stop everything (even when started in the background,
@@ -181,6 +181,12 @@ def fetch_window(jaeger_url: str, service: str, since: str, limit: int) -> list[
     return [traces.parse_trace(t) for t in raw]
 
 
+def failed_traces(found: list[traces.Trace]) -> list[traces.Trace]:
+    """The traces with a failed span, most recent first."""
+    failing = [t for t in found if any(s.failed for s in t.spans)]
+    return sorted(failing, key=lambda t: -t.root.start_us)
+
+
 @traces_cli.command("analyze")
 def traces_analyze(
     jaeger_url: JaegerUrl = backends.JAEGER_URL,
@@ -213,6 +219,69 @@ def traces_analyze(
         typer.echo(json.dumps(traces.report_json(report, query), indent=2))
     else:
         traces.render(report, Console(), min_repeats=min_repeats)
+
+
+@traces_cli.command("show")
+def traces_show(
+    trace_id: Annotated[str | None, typer.Argument(help="The trace to draw")] = None,
+    slowest: Annotated[bool, typer.Option("--slowest", help="The slowest recent trace")] = False,
+    failed: Annotated[bool, typer.Option("--failed", help="The latest failed trace")] = False,
+    jaeger_url: JaegerUrl = backends.JAEGER_URL,
+    service: Service = "order-service",
+    since: Since = "15m",
+    limit: Limit = 200,
+) -> None:
+    """Draw one trace as a waterfall: spans as bars on a time axis, indented under their
+    parent, coloured by service, the critical path marked `*`, failures `✗`, SQL shown.
+
+    Give a trace id, or --slowest / --failed to pick one from the service's recent traces.
+    """
+    if sum((trace_id is not None, slowest, failed)) != 1:
+        raise typer.BadParameter("give a trace id, --slowest or --failed (one of them)")
+    if trace_id is not None:
+        try:
+            trace = traces.parse_trace(jaeger.fetch_trace(jaeger_url, trace_id))
+        except jaeger.JaegerError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    else:
+        found = fetch_window(jaeger_url, service, since, limit)
+        if slowest:
+            trace = max(found, key=lambda t: (t.root.duration_us, t.trace_id))
+        else:
+            failing = failed_traces(found)
+            if not failing:
+                typer.echo(f"error: none of {len(found)} traces of {service} failed", err=True)
+                raise typer.Exit(1)
+            trace = failing[0]
+    waterfall.render(trace, Console())
+
+
+@traces_cli.command("report")
+def traces_report(
+    html: Annotated[Path, typer.Option(help="Write the page here", dir_okay=False)],
+    jaeger_url: JaegerUrl = backends.JAEGER_URL,
+    service: Service = "order-service",
+    since: Since = "15m",
+    limit: Limit = 200,
+    top: Annotated[int, typer.Option(min=0, help="Slowest (and failed) traces to draw")] = 3,
+    min_repeats: MinRepeats = 5,
+) -> None:
+    """One self-contained HTML page: the findings of `traces analyze`, and the waterfalls of
+    the slowest and of the latest failed traces (for a CI artifact, or a browser)."""
+    found = fetch_window(jaeger_url, service, since, limit)
+    report = traces.analyze(found, top=top, min_repeats=min_repeats)
+    by_id = {t.trace_id: t for t in found}
+    query: dict[str, str | int] = {
+        "jaeger_url": jaeger_url,
+        "service": service,
+        "since": since,
+        "limit": limit,
+    }
+    slow = [by_id[t.trace_id] for t in report.slowest]
+    page = htmlreport.page(report, slow, failed_traces(found)[:top], query, min_repeats=min_repeats)
+    html.write_text(page, encoding="utf-8")
+    typer.echo(f"wrote {html} ({report.traces} traces, {report.failed_traces} failed)")
 
 
 if __name__ == "__main__":

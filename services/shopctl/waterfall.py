@@ -86,7 +86,8 @@ def render(trace: Trace, console: Console) -> None:
         service: TERMINAL_COLOURS[i % len(TERMINAL_COLOURS)]
         for i, service in enumerate(services(trace))
     }
-    label_width = min(48, max(len("  " * r.depth + r.operation) for r in listed) + 2)
+    # Two marker columns (critical, failed) and a space, the indented operation, one space.
+    label_width = min(48, max(len("  " * r.depth + r.operation) for r in listed) + 4)
     width = max(20, console.width - label_width - 12)
 
     failed = sum(r.failed for r in listed)
@@ -114,18 +115,18 @@ def render(trace: Trace, console: Console) -> None:
     console.print(axis)
 
     for row in listed:
-        marker = "✗" if row.failed else ("*" if row.critical else " ")
-        label = ("  " * row.depth + row.operation)[: label_width - 2]
+        label = ("  " * row.depth + row.operation)[: label_width - 4]
         line = Text()
-        line.append(marker + " ", "bold red" if row.failed else "bold")
-        line.append(label.ljust(label_width - 2), "bold" if row.critical else "")
+        line.append("*" if row.critical else " ", "bold")
+        line.append("✗ " if row.failed else "  ", "bold red")
+        line.append(label.ljust(label_width - 4) + " ", "bold" if row.critical else "")
         left, cells = bar(row.offset_us, row.duration_us, total, width)
         style = colours[row.service] + (" bold" if row.critical else " dim")
         line.append(" " * left).append(("█" if row.critical else "▆") * cells, style)
         line.append(f" {_ms(row.duration_us)}", "dim")
         console.print(line, no_wrap=True, overflow="ellipsis")
         if row.statement:
-            indent = " " * (2 + 2 * row.depth + 2)
+            indent = " " * (3 + 2 * (row.depth + 1))
             console.print(
                 Text(f"{indent}{' '.join(row.statement.split())}", "dim italic"),
                 no_wrap=True,

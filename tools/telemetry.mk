@@ -35,7 +35,7 @@ go_module_dir = $$(go env GOMODCACHE)/$(1)
 
 $(OCB): $(STAMPS)/ocb-$(OTELCOL_VERSION)
 	@$(STEP) $(BUILD_LOGS)/ocb.log "go install ocb (collector builder) v$(OTELCOL_VERSION)" \
-	  "1 min cold, 2 cores" -- \
+	  "under 1 min on a cold cache, 2 cores" -- \
 	  env GOBIN=$(TOOLS_BIN) go install go.opentelemetry.io/collector/cmd/builder@v$(OTELCOL_VERSION)
 
 # The builder generates main.go + go.mod under OTELCOL_BUILD_DIR and compiles them there; we copy
@@ -45,7 +45,7 @@ $(OTELCOL): $(STAMPS)/otelcol-manifest-$(MANIFEST_HASH) $(OCB)
 	@if grep -E 'gomod: .* v0\.' $(COLLECTOR_MANIFEST) | grep -vq 'v$(OTELCOL_VERSION)$$'; then \
 	  echo "$(COLLECTOR_MANIFEST): every v0.x module must be v$(OTELCOL_VERSION) (versions.env)"; exit 1; fi
 	@$(STEP) $(BUILD_LOGS)/collector.log "building the Collector $(OTELCOL_VERSION) (otelcol-shop)" \
-	  "4 min cold, 2 cores" -- \
+	  "about 3 min on a cold cache, 2 cores" -- \
 	  $(OCB) --config=$(COLLECTOR_MANIFEST) --output-path=$(OTELCOL_BUILD_DIR)
 	@mkdir -p $(TOOLS_BIN) && cp $(OTELCOL_BUILD_DIR)/otelcol-shop $@
 
@@ -57,7 +57,7 @@ JAEGER_LDFLAGS := -X $(JAEGER_MODULE)/internal/version.latestVersion=v$(JAEGER_V
 $(JAEGER): $(STAMPS)/jaeger-$(JAEGER_MODULE_VERSION)
 	@mkdir -p $(TOOLS_BIN)
 	@$(STEP) $(BUILD_LOGS)/jaeger.log "building Jaeger $(JAEGER_VERSION) (module $(JAEGER_MODULE_VERSION))" \
-	  "3 min cold, 2 cores" -- bash -c '\
+	  "about 3 min on a cold cache, 2 cores" -- bash -c '\
 	  go mod download $(JAEGER_MODULE)@$(JAEGER_MODULE_VERSION) && \
 	  cd "$(call go_module_dir,$(JAEGER_MODULE)@$(JAEGER_MODULE_VERSION))" && \
 	  CGO_ENABLED=0 go build -trimpath -ldflags "$(JAEGER_LDFLAGS)" -o $@ ./cmd/jaeger'
@@ -73,7 +73,7 @@ PROMETHEUS_LDFLAGS := -X github.com/prometheus/common/version.Version=$$(cat VER
 $(PROMETHEUS): $(STAMPS)/prometheus-$(PROMETHEUS_MODULE_VERSION)
 	@mkdir -p $(TOOLS_BIN)
 	@$(STEP) $(BUILD_LOGS)/prometheus.log "building Prometheus $(PROMETHEUS_VERSION) and promtool (module $(PROMETHEUS_MODULE_VERSION))" \
-	  "5 min cold, 2 cores" -- bash -c '\
+	  "about 4 min on a cold cache, 2 cores" -- bash -c '\
 	  go mod download $(PROMETHEUS_MODULE)@$(PROMETHEUS_MODULE_VERSION) && \
 	  cd "$(call go_module_dir,$(PROMETHEUS_MODULE)@$(PROMETHEUS_MODULE_VERSION))" && \
 	  { [[ $$(cat VERSION) == $(PROMETHEUS_VERSION) ]] || \

@@ -1,12 +1,12 @@
 """Jaeger, the Collector and Prometheus as local processes, from the repository's own configs.
 
 One launcher for `shopctl run` (on the README's ports), the tests and the benchmark (on free
-ports, so they run beside `make run`). Each is built by `make telemetry-tools` into .tools/bin at the versions
-the chart runs (versions.env). Jaeger and the Collector run the repository's config plus an
-overlay, written to the work folder, that moves every listener to the ports asked for (both
-deep-merge several --config files, later ones win); Prometheus runs an unchanged copy of
-prometheus.yml beside target files that name those ports (file-based discovery, as in the chart).
-Everything listens on loopback only.
+ports, so they run beside `make run`). Each is built by `make telemetry-tools` into .tools/bin
+at the versions the chart runs (versions.env). Jaeger and the Collector run the repository's
+config plus an overlay, written to the work folder, that moves every listener to the ports
+asked for (both deep-merge several --config files, later ones win); Prometheus runs an unchanged
+copy of prometheus.yml beside target files that name those ports (file-based discovery, as in
+the chart). Everything listens on loopback only.
 """
 
 import os

@@ -133,15 +133,19 @@ def run(
 def preflight(root: Path, pg_port: int | None) -> str | None:
     """Why the whole stack cannot start, in one line; None when it can. pg_port: the local
     PostgreSQL's, None with DATABASE_URL."""
+    if not (root / "versions.env").exists():
+        return f"{root} is not the repository's root (run `make run` there)"
+    problems = []
     absent = [f".tools/bin/{binary}" for binary in backends.missing(root)]
+    if absent:
+        problems.append(f"{', '.join(absent)} not built (make telemetry-tools)")
     if pg_port is not None:
         try:
             find_bindir(root)
         except PostgresMissing as exc:
-            absent.append(str(exc))
-    if absent:
-        builds = "make telemetry-tools postgres-server"
-        return f"missing {', '.join(absent)}; `make run` builds them ({builds})"
+            problems.append(str(exc))
+    if problems:
+        return "; ".join(problems)
     ports = backends.Ports()
     taken = ports.busy()
     taken += [f"{name} :{port}" for name, port in stack.PORTS.items() if backends.port_taken(port)]

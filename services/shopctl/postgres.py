@@ -27,14 +27,14 @@ def find_bindir(root: Path = versions.REPO) -> Path:
     version = versions.load(root / "versions.env")["POSTGRES_LOCAL_VERSION"]
     bindir = root / ".tools" / f"postgresql-{version}" / "bin"
     if not (bindir / "pg_ctl").exists():
-        raise PostgresMissing(f"PostgreSQL {version} (make postgres-server)")
+        raise PostgresMissing(f"PostgreSQL {version} not fetched (make postgres-server)")
     if os.geteuid() == 0:
         try:
             pwd.getpwnam(SERVER_USER)
         except KeyError:
             raise PostgresMissing(
-                f"a `{SERVER_USER}` user to run PostgreSQL as, since it refuses root "
-                f"(useradd --system --user-group {SERVER_USER})"
+                f"PostgreSQL refuses to run as root and there is no `{SERVER_USER}` user to run "
+                f"it as (useradd --system --user-group {SERVER_USER})"
             ) from None
     return bindir
 

@@ -36,6 +36,13 @@ def find_bindir(root: Path = versions.REPO) -> Path:
                 f"PostgreSQL refuses to run as root and there is no `{SERVER_USER}` user to run "
                 f"it as (useradd --system --user-group {SERVER_USER})"
             ) from None
+        # The server runs from the checkout: every folder above it must let that user through.
+        reachable = ["runuser", "-u", SERVER_USER, "--", "test", "-x", str(bindir / "postgres")]
+        if subprocess.run(reachable, capture_output=True).returncode != 0:
+            raise PostgresMissing(
+                f"the `{SERVER_USER}` user cannot run {bindir}/postgres: a folder above it is "
+                "not searchable by others (chmod o+x it, or clone the repository elsewhere)"
+            )
     return bindir
 
 

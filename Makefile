@@ -8,7 +8,8 @@ PY        := $(VENV)/bin/python
 TOOLS_BIN := $(CURDIR)/.tools/bin
 export PATH := $(CURDIR)/$(VENV)/bin:$(TOOLS_BIN):$(PATH)
 
-# Pinned Go-built tools (Collector, Jaeger, helm, linters), cached in .tools/.
+# Pinned tools (Collector, Jaeger, Prometheus, PostgreSQL, helm, linters; versions.env names the
+# stack's versions), cached in .tools/.
 include $(wildcard tools/*.mk)
 
 .PHONY: help
@@ -16,19 +17,17 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_.-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
+	@echo ">> creating $(VENV) with the project and its dev tools (usually 1-2 min the first time)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --editable ".[dev]"
-	@# No PostgreSQL on the machine: the pgserver wheel brings one (no root, no Docker).
-	@$(PY) -c "from shopctl.postgres import find_bindir; find_bindir()" 2>/dev/null \
-		|| $(PY) -m pip install --quiet pgserver
 	@touch $@
 
 .PHONY: install
 install: $(VENV)/.installed ## Create the virtualenv with the project and its dev tools
 
 .PHONY: run
-run: install telemetry-tools ## Run PostgreSQL, Jaeger, the Collector, Prometheus and the three services
+run: install telemetry-tools postgres-server ## Run PostgreSQL, Jaeger, the Collector, Prometheus and the three services
 	shopctl run
 
 .PHONY: lint
@@ -38,14 +37,14 @@ lint: install ## ruff (lint and format check) and mypy
 	mypy
 
 .PHONY: test
-test: lint telemetry-tools k8s-tools ## Everything: lint, types, all tests, chart and manifest validation
+test: lint telemetry-tools postgres-server k8s-tools ## Everything: lint, types, all tests, chart and manifest validation
 	pytest
 	$(MAKE) --no-print-directory k8s-validate
 
 # The local stack by default; a port-forwarded cluster by setting the URLs (see README).
 SHOP_BASE_URL  ?= http://127.0.0.1:8000
-JAEGER_URL     ?= http://localhost:16686
-PROMETHEUS_URL ?= http://localhost:9090
+JAEGER_URL     ?= http://127.0.0.1:16686
+PROMETHEUS_URL ?= http://127.0.0.1:9090
 
 # `make load` and `make traces`: traffic through a running stack, then what its traces say.
 USERS       ?= 20
@@ -68,7 +67,7 @@ traces: install ## Slowest traces, N+1 queries, sequential calls and error origi
 	JAEGER_URL=$(JAEGER_URL) shopctl traces analyze --since $(SINCE)
 
 .PHONY: bench
-bench: install telemetry-tools ## Benchmark on a private stack (free ports): results in .run/bench, see docs/benchmarks.md
+bench: install telemetry-tools postgres-server ## Benchmark on a private stack (free ports): results in .run/bench, see docs/benchmarks.md
 	$(PY) -m bench --profile --out .run/bench
 
 .PHONY: soak

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from bench import environment, load, pipeline, profiling
-from shopctl import stack
+from shopctl import backends, stack
 from shopctl.postgres import LocalPostgres
 
 
@@ -58,20 +58,19 @@ def run(profile: Profile, out: Path, with_profiles: bool = False) -> dict[str, A
         workdir = Path(folder)
         workdir.chmod(0o755)  # PostgreSQL runs as `postgres` when we are root
         postgres = environment.start_postgres(workdir)
-        jaeger = collector = None
+        telemetry = None
         try:
-            jaeger = environment.start_jaeger(workdir)
-            collector = environment.start_collector(workdir, jaeger)
-            return _measure_all(profile, workdir, out, postgres, collector, jaeger, with_profiles)
+            telemetry = environment.start_backends(workdir / "backends")
+            return _measure_all(profile, workdir, out, postgres, telemetry, with_profiles)
         finally:
-            for backend in (collector, jaeger):
-                if backend is not None:
-                    environment.stop(backend.process)
+            if telemetry is not None:
+                telemetry.stop()
             postgres.stop()
             for log in ("collector.log", "jaeger.log"):
-                if (workdir / log).exists():
+                if (workdir / "backends" / log).exists():
                     (out / "logs").mkdir(parents=True, exist_ok=True)
-                    (out / "logs" / log).write_bytes((workdir / log).read_bytes()[-200_000:])
+                    tail = (workdir / "backends" / log).read_bytes()[-200_000:]
+                    (out / "logs" / log).write_bytes(tail)
 
 
 def _median(runs: list[dict[str, Any]], key: str = "throughput_rps") -> dict[str, Any]:
@@ -85,8 +84,7 @@ def _measure_all(
     workdir: Path,
     out: Path,
     postgres: LocalPostgres,
-    collector: environment.Collector,
-    jaeger: environment.Jaeger,
+    telemetry: backends.Telemetry,
     with_profiles: bool,
 ) -> dict[str, Any]:
     """All three tracing variants run at once, each its own three services, and the measured
@@ -96,7 +94,7 @@ def _measure_all(
     stacks: dict[str, environment.Services] = {}
     try:
         for label, sampling in TRACING.items():
-            env = environment.telemetry_env(collector, sampling)
+            env = environment.telemetry_env(telemetry, sampling)
             stacks[label] = environment.start_services(workdir / label, postgres.url, env)
         workloads = {
             label: load.Workload(
@@ -109,7 +107,7 @@ def _measure_all(
         restarts: list[str] = results.setdefault("backend_restarts", [])
 
         def turns(run: Any, key: str) -> dict[str, dict[str, Any]]:
-            restarts.extend(b.launch.name for b in (jaeger, collector) if environment.revive(b))
+            restarts.extend(telemetry.revive())
             rounds: dict[str, list[dict[str, Any]]] = {label: [] for label in stacks}
             for _ in range(profile.rounds):
                 for label, services in stacks.items():
@@ -128,7 +126,7 @@ def _measure_all(
         fixed = turns(
             lambda s, w: load.run_open(s.cpu_seconds, w, fixed_rate, profile.step_s), "p99_ms"
         )
-        restarts.extend(b.launch.name for b in (jaeger, collector) if environment.revive(b))
+        restarts.extend(telemetry.revive())
         for label, services in stacks.items():
             sweep = [
                 load.run_open(
@@ -149,12 +147,10 @@ def _measure_all(
             postgres,
             stacks["10%"],
             workloads["10%"],
-            environment.telemetry_env(collector, TRACING["10%"]),
+            environment.telemetry_env(telemetry, TRACING["10%"]),
         )
         rate = _highest_sustained(results["tracing"]["100%"]["sweep"])
-        results["pipeline"] = _pipeline(
-            profile, stacks["100%"], workloads["100%"], rate, collector, jaeger
-        )
+        results["pipeline"] = _pipeline(profile, stacks["100%"], workloads["100%"], rate, telemetry)
         if with_profiles:
             results["profiles"] = _profiles(profile, stacks["100%"], workloads["100%"], out)
     finally:
@@ -213,7 +209,7 @@ def _async_vs_sync(
     """Our order service against the Flask baseline, both calling the same inventory and
     pricing (with latency added to each), with the same telemetry environment, 50 clients."""
     clients = 50
-    port = environment.free_port()
+    port = backends.free_port()
     ports = {**services.ports, "order": port}
     sync_env = stack.service_env("order", postgres.url, ports, environment.ADMIN_TOKEN, **env)
     process = environment.start_sync_order(port, sync_env, workdir / "logs" / "order-sync.log")
@@ -236,7 +232,7 @@ def _async_vs_sync(
             result[f"{latency}ms"] = {"injected_ms": latency, **medians}
     finally:
         _slow_downstreams(services, 0)
-        environment.stop(process)
+        stack.stop_service(process)
     # The goal's pair at the top level too, where the ratios and the table read it.
     first = result[f"{profile.sync_latencies_ms[0]}ms"]
     return {
@@ -263,24 +259,23 @@ def _pipeline(
     services: environment.Services,
     workload: load.Workload,
     rate: float,
-    collector: environment.Collector,
-    jaeger: environment.Jaeger,
+    telemetry: backends.Telemetry,
 ) -> dict[str, Any]:
     """Spans at each hop for one open-loop run at `rate`, with 100% sampling."""
-    urls = (collector.telemetry_url, collector.exporter_url, jaeger.telemetry_url)
-    revived = [b.launch.name for b in (jaeger, collector) if environment.revive(b)]
-    pipeline.wait_settled(collector.telemetry_url)
+    urls = (telemetry.collector_metrics, telemetry.collector_exporter, telemetry.jaeger_metrics)
+    revived = telemetry.revive()
+    pipeline.wait_settled(telemetry.collector_metrics)
     # The SDKs' own counters reach the Collector with their metrics, every 2 s.
     time.sleep(5)
     before = pipeline.counters(*urls)
-    in_jaeger_before = pipeline.spans_in_jaeger(jaeger.query_url)
+    in_jaeger_before = pipeline.spans_in_jaeger(telemetry.jaeger_url)
     result = load.run_open(services.cpu_seconds, workload, rate, profile.pipeline_s)
-    pipeline.wait_settled(collector.telemetry_url)
+    pipeline.wait_settled(telemetry.collector_metrics)
     time.sleep(5)
-    if collector.process.poll() is not None or jaeger.process.poll() is not None:
+    if not all(backend.running for backend in telemetry.backends.values()):
         raise RuntimeError("the Collector or Jaeger died during the span pipeline run")
     counted = pipeline.delta(pipeline.counters(*urls), before)
-    counted["jaeger_spans"] = pipeline.spans_in_jaeger(jaeger.query_url) - in_jaeger_before
+    counted["jaeger_spans"] = pipeline.spans_in_jaeger(telemetry.jaeger_url) - in_jaeger_before
     return {"rate_rps": rate, "load": result, "spans": counted, "backends_restarted": revived}
 
 

@@ -1,205 +1,42 @@
 """A private copy of the whole stack on free ports: PostgreSQL, Jaeger, the Collector, the services.
 
 Other engineers and CI run the stack on its fixed ports (4317, 8000-8002, 16686, ...) on this
-same machine, so nothing here binds them: Jaeger and the Collector run from the repository's
-own configs plus an overlay written to a temp dir that moves every listener to a free port
-(the Collector deep-merges several --config files, later ones win; lists are replaced whole).
+same machine, so nothing here binds them. Jaeger and the Collector start through
+shopctl.backends, the same launcher as `make run` and the tests.
 """
 
-import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
-import yaml
 
-from shopctl import stack
+from shopctl import backends, stack
 from shopctl.postgres import LocalPostgres
 
 REPO = Path(__file__).resolve().parents[1]
-TOOLS = REPO / ".tools" / "bin"
 ADMIN_TOKEN = "bench-admin-token"
 PRODUCTS = 100
 # Enough stock that no benchmark run ever meets "out of stock" (a 409 would count as an error).
 STOCK = 100_000_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_healthy(url: str, process: subprocess.Popen[bytes], what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{what} did not answer {url} within {timeout:.0f}s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _telemetry_reader(port: int) -> list[dict[str, object]]:
-    # Same reader as the repository's configs, on loopback and a free port.
-    exporter = {
-        "host": "127.0.0.1",
-        "port": port,
-        "without_scope_info": True,
-        "without_units": True,
-        "without_type_suffix": True,
-    }
-    return [{"pull": {"exporter": {"prometheus": exporter}}}]
-
-
-@dataclass
-class Launch:
-    """How a backend was started, so that it can be started again on the same ports."""
-
-    name: str
-    argv: list[str]
-    health_url: str
-    log: Path
-    env: dict[str, str] | None = None
-
-    def start(self) -> subprocess.Popen[bytes]:
-        with self.log.open("ab") as log:
-            process = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env
-            )
-        wait_healthy(self.health_url, process, self.name, 60)
-        return process
-
-
-@dataclass
-class Jaeger:
-    query_url: str
-    otlp_endpoint: str
-    telemetry_url: str  # Jaeger's own metrics (otelcol_*_total)
-    process: subprocess.Popen[bytes]
-    launch: Launch
-
-
-@dataclass
-class Collector:
-    otlp_url: str
-    telemetry_url: str  # the Collector's own metrics (otelcol_*)
-    exporter_url: str  # application metrics, including the SDKs' otel_sdk_* counters
-    process: subprocess.Popen[bytes]
-    launch: Launch
-
-
-def revive(backend: Jaeger | Collector) -> bool:
-    """Start a backend again if it died; whether it had to. On a shared machine someone's
-    clean-up may kill processes by name (this happened during a run): the services keep
-    their exporter settings, so the same ports make it transparent to them."""
-    if backend.process.poll() is None:
-        return False
-    backend.process = backend.launch.start()
-    return True
-
-
-def start_jaeger(workdir: Path) -> Jaeger:
-    otlp, query, query_grpc, health, metrics = (free_port() for _ in range(5))
-    overlay = {
-        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"127.0.0.1:{otlp}"}}}},
-        "extensions": {
-            "jaeger_query": {
-                "http": {"endpoint": f"127.0.0.1:{query}"},
-                "grpc": {"endpoint": f"127.0.0.1:{query_grpc}"},
-            },
-            "healthcheckv2": {"http": {"endpoint": f"127.0.0.1:{health}"}},
-            # Every span of a run must still be there to be counted (searches ask for 100 000).
-            "jaeger_storage": {"backends": {"memstore": {"memory": {"max_traces": 500_000}}}},
-        },
-        "service": {"telemetry": {"metrics": {"readers": _telemetry_reader(metrics)}}},
-    }
-    config = workdir / "jaeger-overlay.yaml"
-    config.write_text(yaml.safe_dump(overlay))
-    launch = Launch(
-        "jaeger",
-        [
-            str(TOOLS / "jaeger"),
-            f"--config={REPO / 'observability/jaeger/config.yaml'}",
-            f"--config={config}",
-        ],
-        f"http://127.0.0.1:{health}/status",
-        workdir / "jaeger.log",
+def start_backends(workdir: Path) -> backends.Telemetry:
+    """Jaeger and the Collector from the repository's configs, on free ports (shopctl.backends,
+    the launcher of `make run` and the tests). No Prometheus: the benchmark reads the
+    Collector's and Jaeger's own counters directly. Jaeger keeps 500 000 traces, so every span
+    of a run is still there to be counted."""
+    telemetry = backends.Telemetry(
+        REPO, workdir, backends.Ports.free(), prometheus=False, jaeger_max_traces=500_000
     )
-    return Jaeger(
-        f"http://127.0.0.1:{query}",
-        f"127.0.0.1:{otlp}",
-        f"http://127.0.0.1:{metrics}/metrics",
-        launch.start(),
-        launch,
-    )
-
-
-def start_collector(workdir: Path, jaeger: Jaeger) -> Collector:
-    grpc, http, exporter, health, telemetry = (free_port() for _ in range(5))
-    overlay = {
-        "receivers": {
-            "otlp": {
-                "protocols": {
-                    "grpc": {"endpoint": f"127.0.0.1:{grpc}"},
-                    "http": {"endpoint": f"127.0.0.1:{http}"},
-                }
-            }
-        },
-        "exporters": {
-            "prometheus": {"endpoint": f"127.0.0.1:{exporter}"},
-            "otlp_grpc/jaeger": {"endpoint": jaeger.otlp_endpoint},
-        },
-        "extensions": {"health_check": {"endpoint": f"127.0.0.1:{health}"}},
-        "service": {"telemetry": {"metrics": {"readers": _telemetry_reader(telemetry)}}},
-    }
-    config = workdir / "collector-overlay.yaml"
-    config.write_text(yaml.safe_dump(overlay))
-    launch = Launch(
-        "collector",
-        [
-            str(TOOLS / "otelcol-shop"),
-            f"--config={REPO / 'collector/config.yaml'}",
-            f"--config={config}",
-        ],
-        f"http://127.0.0.1:{health}/",
-        workdir / "collector.log",
-        # The repository config reads it; the overlay above sets the same value explicitly.
-        env={**os.environ, "JAEGER_OTLP_ENDPOINT": jaeger.otlp_endpoint},
-    )
-    return Collector(
-        f"http://127.0.0.1:{grpc}",
-        f"http://127.0.0.1:{telemetry}/metrics",
-        f"http://127.0.0.1:{exporter}/metrics",
-        launch.start(),
-        launch,
-    )
+    telemetry.start()
+    return telemetry
 
 
 def start_postgres(workdir: Path) -> LocalPostgres:
     """A fresh cluster, migrated with `shopctl db upgrade` and seeded with `shopctl seed`."""
-    postgres = LocalPostgres(workdir / "postgres", free_port())
+    postgres = LocalPostgres(workdir / "postgres", backends.free_port())
     postgres.start()
     shopctl = [sys.executable, "-m", "shopctl.cli"]
     env_url = ["--database-url", postgres.url]
@@ -211,10 +48,10 @@ def start_postgres(workdir: Path) -> LocalPostgres:
     return postgres
 
 
-def telemetry_env(collector: Collector | None, sampling: float | None) -> dict[str, str]:
+def telemetry_env(telemetry: backends.Telemetry | None, sampling: float | None) -> dict[str, str]:
     """OTEL_* for a variant: None is no telemetry at all (OTEL_SDK_DISABLED), 0 is metrics
     without traces (the always_off sampler), else a head-sampling ratio."""
-    if collector is None or sampling is None:
+    if telemetry is None or sampling is None:
         return {"OTEL_SDK_DISABLED": "true"}
     sampler = {"OTEL_TRACES_SAMPLER": "always_off"}
     if sampling > 0:
@@ -224,7 +61,7 @@ def telemetry_env(collector: Collector | None, sampling: float | None) -> dict[s
         }
     return {
         "OTEL_SDK_DISABLED": "false",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_url,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": telemetry.collector_otlp,
         **sampler,
         # The SDK's own counters (otel.sdk.processor.span.processed, with error.type=queue_full
         # for dropped spans) go out with the app metrics, read back from the Collector.
@@ -266,7 +103,7 @@ class Services:
 
     def stop(self) -> None:
         for process in self.processes.values():
-            stop(process)
+            stack.stop_service(process)
 
 
 def start_services(
@@ -277,7 +114,7 @@ def start_services(
     per_service_env: dict[str, dict[str, str]] | None = None,
 ) -> Services:
     """inventory and pricing as uvicorn processes; order as uvicorn, or the Flask baseline."""
-    services = Services({name: free_port() for name in stack.PORTS})
+    services = Services({name: backends.free_port() for name in stack.PORTS})
     logs = workdir / "logs"
     try:
         for name in ("inventory", "pricing", "order"):

@@ -119,13 +119,12 @@ def main() -> int:
         workdir = Path(folder)
         workdir.chmod(0o755)  # PostgreSQL runs as `postgres` when we are root
         postgres = environment.start_postgres(workdir)
-        jaeger = collector = None
+        backends = None
         stacks: dict[str, environment.Services] = {}
         try:
-            jaeger = environment.start_jaeger(workdir)
-            collector = environment.start_collector(workdir, jaeger)
+            backends = environment.start_backends(workdir / "backends")
             sampling = None if args.sampling < 0 else args.sampling
-            telemetry = environment.telemetry_env(collector, sampling)
+            telemetry = environment.telemetry_env(backends, sampling)
             for name, env in variants.items():
                 stacks[name] = environment.start_services(
                     workdir / name, postgres.url, telemetry, per_service_env=env
@@ -144,9 +143,8 @@ def main() -> int:
         finally:
             for services in stacks.values():
                 services.stop()
-            for backend in (collector, jaeger):
-                if backend is not None:
-                    environment.stop(backend.process)
+            if backends is not None:
+                backends.stop()
             postgres.stop()
             if args.out:
                 args.out.mkdir(parents=True, exist_ok=True)

@@ -78,19 +78,19 @@ def seed_database(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, backends_.Backend]]:
-    """Jaeger, the Collector and Prometheus, once per session, from the repository's configs."""
+def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[backends_.Telemetry]:
+    """Jaeger, the Collector and Prometheus, once per session, from the repository's configs,
+    on free ports: the tests run beside `make run`."""
     absent = backends_.missing(REPO)
     if absent:
-        pytest.skip(f"telemetry backends not installed: {', '.join(absent)}")
-    busy = backends_.busy_ports()
-    if busy:
-        pytest.fail(f"ports already taken (is a local stack running?): {', '.join(busy)}")
-    started = backends_.start_all(
-        REPO, tmp_path_factory.mktemp("prometheus"), tmp_path_factory.mktemp("backend-logs")
+        # A failure, not a skip: `make test` builds them, and a green run must have used them.
+        pytest.fail(f"telemetry backends not built ({', '.join(absent)}): make telemetry-tools")
+    telemetry = backends_.Telemetry(
+        REPO, tmp_path_factory.mktemp("telemetry"), backends_.Ports.free()
     )
-    yield started
-    backends_.stop_all(started)
+    telemetry.start()
+    yield telemetry
+    telemetry.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,25 +1,23 @@
-# Telemetry backends built with the machine's Go from the Go module proxy at pinned versions.
-# Outputs land in the ignored .tools/ folder, so a second run costs nothing.
+# Telemetry backends built with the machine's Go from the Go module proxy, at the versions pinned
+# in versions.env (the list the chart's image tags are checked against). Outputs land in the
+# ignored .tools/ folder, so a second run costs nothing.
 #
-# Bumping a version: change it here (and, for the Collector, every module line in
+# Bumping a version: change versions.env (and, for the Collector, every module line in
 # collector/builder-config.yaml); the version stamps below make the next `make` rebuild.
-
-# One Collector release for the builder and every module in the manifest. v0.161.0 (core v1.67.0)
-# rather than v0.165.x: the tail_sampling processor we switch on later only resolves from the
-# module proxy at v0.161.0, and mixing releases in one Collector build does not compile.
-OTELCOL_VERSION := 0.161.0
-# The Go module v1.76.0 is the Jaeger v2.13.0 release (Jaeger v2 ships from the v1 module path);
-# JAEGER_RELEASE is only what `jaeger version` reports.
-JAEGER_VERSION  := v1.76.0
-JAEGER_RELEASE  := v2.13.0
+include versions.env
 
 TOOLS_DIR         ?= $(CURDIR)/.tools
 OCB               := $(TOOLS_BIN)/builder
 OTELCOL           := $(TOOLS_BIN)/otelcol-shop
 JAEGER            := $(TOOLS_BIN)/jaeger
+PROMETHEUS        := $(TOOLS_BIN)/prometheus
+PROMTOOL          := $(TOOLS_BIN)/promtool
 COLLECTOR_MANIFEST := collector/builder-config.yaml
 COLLECTOR_CONFIG  := collector/config.yaml
 OTELCOL_BUILD_DIR := $(TOOLS_DIR)/otelcol-build
+BUILD_LOGS        := $(TOOLS_DIR)/logs
+# One line per step, a heartbeat every 30 s, the go output in a log (shown when a step fails).
+STEP              := tools/step
 
 # A stamp named after the pinned version (or the manifest's content) is newer than the binary it
 # guards only when that version or manifest changed, so make rebuilds exactly then (the same rule
@@ -30,35 +28,62 @@ MANIFEST_HASH = $(shell sha256sum $(COLLECTOR_MANIFEST) | cut -c1-16)
 $(STAMPS)/%:
 	@mkdir -p $(@D) && touch $@
 
+# Go modules whose go.mod has replace directives cannot be `go install`ed (Jaeger, Prometheus):
+# build them as the main module, straight from their read-only copy in the module cache (go
+# build writes only to GOCACHE and -o).
+go_module_dir = $$(go env GOMODCACHE)/$(1)
+
 $(OCB): $(STAMPS)/ocb-$(OTELCOL_VERSION)
-	@echo ">> go install ocb (collector builder) v$(OTELCOL_VERSION) -> $@"
-	GOBIN=$(TOOLS_BIN) go install go.opentelemetry.io/collector/cmd/builder@v$(OTELCOL_VERSION)
+	@$(STEP) $(BUILD_LOGS)/ocb.log "go install ocb (collector builder) v$(OTELCOL_VERSION)" \
+	  "under 1 min on a cold cache, 2 cores" -- \
+	  env GOBIN=$(TOOLS_BIN) go install go.opentelemetry.io/collector/cmd/builder@v$(OTELCOL_VERSION)
 
 # The builder generates main.go + go.mod under OTELCOL_BUILD_DIR and compiles them there; we copy
 # only the binary to .tools/bin so PATH holds one name. The check stops a manifest that drifted
 # from OTELCOL_VERSION before a long build fails half-way with a module mismatch.
 $(OTELCOL): $(STAMPS)/otelcol-manifest-$(MANIFEST_HASH) $(OCB)
 	@if grep -E 'gomod: .* v0\.' $(COLLECTOR_MANIFEST) | grep -vq 'v$(OTELCOL_VERSION)$$'; then \
-	  echo "$(COLLECTOR_MANIFEST): every v0.x module must be v$(OTELCOL_VERSION)"; exit 1; fi
-	@echo ">> building otelcol-shop from $(COLLECTOR_MANIFEST) (several minutes on a cold cache)"
-	$(OCB) --config=$(COLLECTOR_MANIFEST) --output-path=$(OTELCOL_BUILD_DIR)
+	  echo "$(COLLECTOR_MANIFEST): every v0.x module must be v$(OTELCOL_VERSION) (versions.env)"; exit 1; fi
+	@$(STEP) $(BUILD_LOGS)/collector.log "building the Collector $(OTELCOL_VERSION) (otelcol-shop)" \
+	  "about 3 min on a cold cache, 2 cores" -- \
+	  $(OCB) --config=$(COLLECTOR_MANIFEST) --output-path=$(OTELCOL_BUILD_DIR)
 	@mkdir -p $(TOOLS_BIN) && cp $(OTELCOL_BUILD_DIR)/otelcol-shop $@
 
-# `go install jaeger@version` refuses this module because its go.mod has a replace directive, so
-# we build it as the main module, straight from its read-only copy in the module cache (go build
-# writes only to GOCACHE and -o). The module carries no Jaeger UI assets: /search shows a
-# placeholder page, while the query API (/api/...) and Grafana's Jaeger data source work.
+# The module carries no Jaeger UI assets: /search shows a placeholder page, while the query API
+# (/api/...) and Grafana's Jaeger data source work; `shopctl traces show` draws a trace instead.
 JAEGER_MODULE := github.com/jaegertracing/jaeger
-JAEGER_LDFLAGS := -X $(JAEGER_MODULE)/internal/version.latestVersion=$(JAEGER_RELEASE)
+JAEGER_LDFLAGS := -X $(JAEGER_MODULE)/internal/version.latestVersion=v$(JAEGER_VERSION)
 
-$(JAEGER): $(STAMPS)/jaeger-$(JAEGER_VERSION)
-	@echo ">> building jaeger $(JAEGER_RELEASE) (module $(JAEGER_VERSION)) -> $@ (several minutes on a cold cache)"
+$(JAEGER): $(STAMPS)/jaeger-$(JAEGER_MODULE_VERSION)
 	@mkdir -p $(TOOLS_BIN)
-	go mod download $(JAEGER_MODULE)@$(JAEGER_VERSION)
-	cd "$$(go env GOMODCACHE)/$(JAEGER_MODULE)@$(JAEGER_VERSION)" && \
-	  CGO_ENABLED=0 go build -trimpath -ldflags "$(JAEGER_LDFLAGS)" -o $@ ./cmd/jaeger
+	@$(STEP) $(BUILD_LOGS)/jaeger.log "building Jaeger $(JAEGER_VERSION) (module $(JAEGER_MODULE_VERSION))" \
+	  "about 3 min on a cold cache, 2 cores" -- bash -c '\
+	  go mod download $(JAEGER_MODULE)@$(JAEGER_MODULE_VERSION) && \
+	  cd "$(call go_module_dir,$(JAEGER_MODULE)@$(JAEGER_MODULE_VERSION))" && \
+	  CGO_ENABLED=0 go build -trimpath -ldflags "$(JAEGER_LDFLAGS)" -o $@ ./cmd/jaeger'
 
-.PHONY: collector jaeger telemetry-tools
+# Prometheus and promtool of the chart's release, so the alert rules' unit tests and every
+# dashboard query run against the PromQL the cluster runs. The version they report is the one the
+# module's own VERSION file names, set as upstream's release build (promu) sets it, and checked
+# against versions.env first. Like Jaeger's, the module has no UI assets (they are an npm build):
+# the HTTP API answers, the web UI does not.
+PROMETHEUS_MODULE := github.com/prometheus/prometheus
+PROMETHEUS_LDFLAGS := -X github.com/prometheus/common/version.Version=$$(cat VERSION)
+
+$(PROMETHEUS): $(STAMPS)/prometheus-$(PROMETHEUS_MODULE_VERSION)
+	@mkdir -p $(TOOLS_BIN)
+	@$(STEP) $(BUILD_LOGS)/prometheus.log "building Prometheus $(PROMETHEUS_VERSION) and promtool (module $(PROMETHEUS_MODULE_VERSION))" \
+	  "about 4 min on a cold cache, 2 cores" -- bash -c '\
+	  go mod download $(PROMETHEUS_MODULE)@$(PROMETHEUS_MODULE_VERSION) && \
+	  cd "$(call go_module_dir,$(PROMETHEUS_MODULE)@$(PROMETHEUS_MODULE_VERSION))" && \
+	  { [[ $$(cat VERSION) == $(PROMETHEUS_VERSION) ]] || \
+	    { echo "module $(PROMETHEUS_MODULE_VERSION) is Prometheus $$(cat VERSION), not $(PROMETHEUS_VERSION) (versions.env)"; exit 1; }; } && \
+	  CGO_ENABLED=0 go build -trimpath -ldflags "$(PROMETHEUS_LDFLAGS)" -o $(TOOLS_BIN)/ ./cmd/prometheus ./cmd/promtool'
+
+$(PROMTOOL): $(PROMETHEUS)
+
+.PHONY: collector jaeger prometheus telemetry-tools
 collector: $(OTELCOL) ## Build the Collector (.tools/bin/otelcol-shop) from collector/builder-config.yaml
 jaeger: $(JAEGER) ## Build Jaeger v2 (.tools/bin/jaeger)
-telemetry-tools: $(OTELCOL) $(JAEGER) ## Build the Collector and Jaeger
+prometheus: $(PROMETHEUS) ## Build Prometheus 3 and promtool (.tools/bin)
+telemetry-tools: $(OTELCOL) $(JAEGER) $(PROMETHEUS) ## Build the Collector, Jaeger and Prometheus

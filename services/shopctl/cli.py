@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shopctl import backends, jaeger, migrations, stack, traces
-from shopctl.postgres import LocalPostgres
+from shopctl import backends, htmlreport, jaeger, migrations, stack, traces, waterfall
+from shopctl.postgres import LocalPostgres, PostgresMissing, find_bindir
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
 db = typer.Typer(help="Database schema chores.", no_args_is_help=True)
@@ -93,17 +93,21 @@ def run(
 ) -> None:
     """Run PostgreSQL, the telemetry backends and the three services until Ctrl-C.
 
-    Uses DATABASE_URL when set. Without the backends (make telemetry-tools, Debian's
-    prometheus) the services still run, with telemetry off.
+    Uses DATABASE_URL when set. Starts the whole stack or nothing: anything missing or any port
+    taken stops it before the first process starts, naming what to do (`make run` builds all).
     """
     root = Path.cwd()
     run_dir = root / ".run"
-    postgres = None
-    telemetry: dict[str, backends.Backend] = {}
     database_url = os.environ.get("DATABASE_URL")
+    problem = preflight(root, pg_port if database_url is None else None)
+    if problem:
+        typer.echo(f"shopctl run: not starting: {problem}", err=True)
+        raise typer.Exit(1)
+    postgres = None
+    telemetry = backends.Telemetry(root, run_dir / "telemetry", tail_sampling=tail_sampling)
     if database_url is None:
         postgres = LocalPostgres(run_dir / "postgres", pg_port)
-        typer.echo(f"starting PostgreSQL {postgres.bindir} on 127.0.0.1:{pg_port}")
+        typer.echo(f"starting PostgreSQL {postgres.bindir.parent.name} on 127.0.0.1:{pg_port}")
         postgres.start()
         database_url = postgres.url
     admin_token = os.environ.get("ADMIN_TOKEN") or secrets.token_urlsafe(24)
@@ -111,14 +115,9 @@ def run(
     try:
         db_upgrade(database_url, None)
         seed(database_url, products, 1_000)
-        telemetry_env = {"OTEL_SDK_DISABLED": "true"}
-        absent = backends.missing(root)
-        if absent:
-            typer.echo(f"telemetry off; missing: {', '.join(absent)}", err=True)
-        else:
-            typer.echo("starting Jaeger, the Collector and Prometheus")
-            telemetry = backends.start_all(root, run_dir / "prometheus", run_dir, tail_sampling)
-            telemetry_env = {"OTEL_EXPORTER_OTLP_ENDPOINT": backends.COLLECTOR_OTLP}
+        typer.echo("starting Jaeger, the Collector and Prometheus")
+        telemetry.start()
+        telemetry_env = telemetry.service_env()
         for name, port in stack.PORTS.items():
             env = stack.service_env(name, database_url, stack.PORTS, admin_token, **telemetry_env)
             start = functools.partial(stack.start_service, name, port, env, run_dir / f"{name}.log")
@@ -126,9 +125,8 @@ def run(
         for (name, port), service in zip(stack.PORTS.items(), services, strict=True):
             stack.wait_until_up(f"http://127.0.0.1:{port}", service.process)
             typer.echo(f"{name:<10} http://127.0.0.1:{port}  (API docs at /docs)")
-        if telemetry:
-            typer.echo(f"{'jaeger':<10} {backends.JAEGER_URL}  (query API; /api/traces)")
-            typer.echo(f"{'prometheus':<10} {backends.PROMETHEUS_URL}")
+        typer.echo(f"{'jaeger':<10} {telemetry.jaeger_url}  (query API; shopctl traces show)")
+        typer.echo(f"{'prometheus':<10} {telemetry.prometheus_url}  (HTTP API; /api/v1/query)")
         typer.echo(f"admin token: {admin_token}\nlogs in {run_dir}/. Ctrl-C stops everything.")
         # Ctrl-C, and a plain kill, both stop everything (even when started in the background,
         # where the shell would have us ignore SIGINT).
@@ -146,7 +144,7 @@ def run(
         typer.echo("stopping...")
         for service in services:
             service.stop()
-        backends.stop_all(telemetry)
+        telemetry.stop()
         if postgres is not None:
             postgres.stop()
 
@@ -155,28 +153,43 @@ def _log_to_stderr(message: str) -> None:
     typer.echo(f"{time.strftime('%H:%M:%S')} {message}; see its log in .run/", err=True)
 
 
-@traces_cli.command("analyze")
-def traces_analyze(
-    jaeger_url: Annotated[
-        str, typer.Option(envvar="JAEGER_URL", help="Jaeger query URL")
-    ] = backends.JAEGER_URL,
-    service: Annotated[str, typer.Option(help="Whose traces to fetch")] = "order-service",
-    since: Annotated[str, typer.Option(help="How far back: 30s, 15m, 2h, 1d")] = "15m",
-    limit: Annotated[int, typer.Option(min=1, help="Traces to fetch")] = 200,
-    top: Annotated[int, typer.Option(min=0, help="Slowest traces to show")] = 5,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON document on stdout, for CI")
-    ] = False,
-    min_repeats: Annotated[
-        int, typer.Option(min=2, help="Same query under one span this often is an N+1")
-    ] = 5,
-) -> None:
-    """Find what makes requests slow or fail in the traces Jaeger holds.
+def preflight(root: Path, pg_port: int | None) -> str | None:
+    """Why the whole stack cannot start, in one line; None when it can. pg_port: the local
+    PostgreSQL's, None with DATABASE_URL."""
+    if not (root / "versions.env").exists():
+        return f"{root} is not the repository's root (run `make run` there)"
+    problems = []
+    absent = [f".tools/bin/{binary}" for binary in backends.missing(root)]
+    if absent:
+        problems.append(f"{', '.join(absent)} not built (make telemetry-tools)")
+    if pg_port is not None:
+        try:
+            find_bindir(root)
+        except PostgresMissing as exc:
+            problems.append(str(exc))
+    if problems:
+        return "; ".join(problems)
+    ports = backends.Ports()
+    taken = ports.busy()
+    taken += [f"{name} :{port}" for name, port in stack.PORTS.items() if backends.port_taken(port)]
+    if pg_port is not None and backends.port_taken(pg_port):
+        taken.append(f"PostgreSQL :{pg_port} (PGPORT)")
+    if taken:
+        return f"ports taken: {', '.join(taken)} (is `make run` already up?)"
+    return None
 
-    Shows the slowest traces with their critical path, N+1 queries, calls to different
-    services made one after the other, and the spans where failures start. Exits 0 whatever
-    it finds; 1 when Jaeger cannot be read or holds no traces of the service.
-    """
+
+JaegerUrl = Annotated[str, typer.Option(envvar="JAEGER_URL", help="Jaeger query URL")]
+Service = Annotated[str, typer.Option(help="Whose traces to fetch")]
+Since = Annotated[str, typer.Option(help="How far back: 30s, 15m, 2h, 1d")]
+Limit = Annotated[int, typer.Option(min=1, help="Traces to fetch")]
+MinRepeats = Annotated[
+    int, typer.Option(min=2, help="Same query under one span this often is an N+1")
+]
+
+
+def fetch_window(jaeger_url: str, service: str, since: str, limit: int) -> list[traces.Trace]:
+    """The service's traces of the last `since`; exits 1 with one line when there are none."""
     try:
         window = traces.parse_since(since)
     except ValueError as exc:
@@ -192,7 +205,35 @@ def traces_analyze(
             err=True,
         )
         raise typer.Exit(1)
-    report = traces.analyze([traces.parse_trace(t) for t in raw], top=top, min_repeats=min_repeats)
+    return [traces.parse_trace(t) for t in raw]
+
+
+def failed_traces(found: list[traces.Trace]) -> list[traces.Trace]:
+    """The traces with a failed span, most recent first."""
+    failing = [t for t in found if any(s.failed for s in t.spans)]
+    return sorted(failing, key=lambda t: -t.root.start_us)
+
+
+@traces_cli.command("analyze")
+def traces_analyze(
+    jaeger_url: JaegerUrl = backends.JAEGER_URL,
+    service: Service = "order-service",
+    since: Since = "15m",
+    limit: Limit = 200,
+    top: Annotated[int, typer.Option(min=0, help="Slowest traces to show")] = 5,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON document on stdout, for CI")
+    ] = False,
+    min_repeats: MinRepeats = 5,
+) -> None:
+    """Find what makes requests slow or fail in the traces Jaeger holds.
+
+    Shows the slowest traces with their critical path, N+1 queries, calls to different
+    services made one after the other, and the spans where failures start. Exits 0 whatever
+    it finds; 1 when Jaeger cannot be read or holds no traces of the service.
+    """
+    found = fetch_window(jaeger_url, service, since, limit)
+    report = traces.analyze(found, top=top, min_repeats=min_repeats)
     if as_json:
         query: dict[str, str | int] = {
             "jaeger_url": jaeger_url,
@@ -205,6 +246,69 @@ def traces_analyze(
         typer.echo(json.dumps(traces.report_json(report, query), indent=2))
     else:
         traces.render(report, Console(), min_repeats=min_repeats)
+
+
+@traces_cli.command("show")
+def traces_show(
+    trace_id: Annotated[str | None, typer.Argument(help="The trace to draw")] = None,
+    slowest: Annotated[bool, typer.Option("--slowest", help="The slowest recent trace")] = False,
+    failed: Annotated[bool, typer.Option("--failed", help="The latest failed trace")] = False,
+    jaeger_url: JaegerUrl = backends.JAEGER_URL,
+    service: Service = "order-service",
+    since: Since = "15m",
+    limit: Limit = 200,
+) -> None:
+    """Draw one trace as a waterfall: spans as bars on a time axis, indented under their
+    parent, coloured by service, the critical path marked `*`, failures `✗`, SQL shown.
+
+    Give a trace id, or --slowest / --failed to pick one from the service's recent traces.
+    """
+    if sum((trace_id is not None, slowest, failed)) != 1:
+        raise typer.BadParameter("give a trace id, --slowest or --failed (one of them)")
+    if trace_id is not None:
+        try:
+            trace = traces.parse_trace(jaeger.fetch_trace(jaeger_url, trace_id))
+        except jaeger.JaegerError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    else:
+        found = fetch_window(jaeger_url, service, since, limit)
+        if slowest:
+            trace = max(found, key=lambda t: (t.root.duration_us, t.trace_id))
+        else:
+            failing = failed_traces(found)
+            if not failing:
+                typer.echo(f"error: none of {len(found)} traces of {service} failed", err=True)
+                raise typer.Exit(1)
+            trace = failing[0]
+    waterfall.render(trace, Console())
+
+
+@traces_cli.command("report")
+def traces_report(
+    html: Annotated[Path, typer.Option(help="Write the page here", dir_okay=False)],
+    jaeger_url: JaegerUrl = backends.JAEGER_URL,
+    service: Service = "order-service",
+    since: Since = "15m",
+    limit: Limit = 200,
+    top: Annotated[int, typer.Option(min=0, help="Slowest (and failed) traces to draw")] = 3,
+    min_repeats: MinRepeats = 5,
+) -> None:
+    """One self-contained HTML page: the findings of `traces analyze`, and the waterfalls of
+    the slowest and of the latest failed traces (for a CI artifact, or a browser)."""
+    found = fetch_window(jaeger_url, service, since, limit)
+    report = traces.analyze(found, top=top, min_repeats=min_repeats)
+    by_id = {t.trace_id: t for t in found}
+    query: dict[str, str | int] = {
+        "jaeger_url": jaeger_url,
+        "service": service,
+        "since": since,
+        "limit": limit,
+    }
+    slow = [by_id[t.trace_id] for t in report.slowest]
+    page = htmlreport.page(report, slow, failed_traces(found)[:top], query, min_repeats=min_repeats)
+    html.write_text(page, encoding="utf-8")
+    typer.echo(f"wrote {html} ({report.traces} traces, {report.failed_traces} failed)")
 
 
 if __name__ == "__main__":

@@ -30,11 +30,25 @@ def fetch_traces(
         "end": str(_unix_us(end)),
         "limit": str(limit),
     }
+    return _get(jaeger_url, "/api/traces", params)
+
+
+def fetch_trace(jaeger_url: str, trace_id: str) -> dict[str, Any]:
+    """One whole trace by id; JaegerError naming the id when Jaeger does not hold it."""
+    found = _get(jaeger_url, f"/api/traces/{trace_id}", {})
+    if not found:
+        raise JaegerError(f"Jaeger at {jaeger_url} has no trace {trace_id}")
+    return found[0]
+
+
+def _get(jaeger_url: str, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
     try:
         with httpx.Client(base_url=jaeger_url, timeout=30.0) as client:
-            response = client.get("/api/traces", params=params)
+            response = client.get(path, params=params)
     except httpx.HTTPError as exc:
         raise JaegerError(f"cannot reach Jaeger at {jaeger_url}: {exc}") from exc
+    if response.status_code == 404:
+        return []
     try:
         body = response.json()
     except ValueError:

@@ -1,43 +1,49 @@
 """A throw-away PostgreSQL cluster in a folder, for `shopctl run` and the tests.
 
-Binaries come from the machine (Debian's postgresql, or anything on PATH) or, failing that,
-from the `pgserver` wheel, so neither root nor Docker is needed. PostgreSQL refuses to run
-as root; when we are root, the server runs as the `postgres` system user.
+The server is the one `make postgres-server` fetched into .tools/: the major the chart runs
+(versions.env), never whatever the machine happens to have, so migrations and queries are
+proven against the version a cluster runs. PostgreSQL refuses to run as root; when we are root,
+the server runs as the `postgres` system user.
 """
 
-import glob
 import os
+import pwd
 import shutil
 import subprocess
 from pathlib import Path
 
+from shopctl import versions
+
 DATABASE = "shop"
 USER = "shop"
+SERVER_USER = "postgres"
 
 
-def find_bindir() -> Path:
-    candidates = [os.environ.get("PG_BINDIR", "")]
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_major, reverse=True)
-    on_path = shutil.which("initdb")
-    candidates.append(str(Path(on_path).resolve().parent) if on_path else "")
-    try:
-        import pgserver  # type: ignore[import-not-found]  # optional: pip install pgserver
-
-        candidates.append(str(Path(pgserver.__file__).parent / "pginstall" / "bin"))
-    except ImportError:
-        pass
-    for candidate in filter(None, candidates):
-        if (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
-            return Path(candidate)
-    raise RuntimeError(
-        "no PostgreSQL found: set DATABASE_URL, install Debian's postgresql, "
-        "or `pip install pgserver`"
-    )
+class PostgresMissing(RuntimeError):
+    """What to run so that a local server can start; one line, for `shopctl run` and the tests."""
 
 
-def _major(path: str) -> int:
-    version = Path(path).parent.name
-    return int(version) if version.isdigit() else 0
+def find_bindir(root: Path = versions.REPO) -> Path:
+    version = versions.load(root / "versions.env")["POSTGRES_LOCAL_VERSION"]
+    bindir = root / ".tools" / f"postgresql-{version}" / "bin"
+    if not (bindir / "pg_ctl").exists():
+        raise PostgresMissing(f"PostgreSQL {version} not fetched (make postgres-server)")
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(SERVER_USER)
+        except KeyError:
+            raise PostgresMissing(
+                f"PostgreSQL refuses to run as root and there is no `{SERVER_USER}` user to run "
+                f"it as (useradd --system --user-group {SERVER_USER})"
+            ) from None
+        # The server runs from the checkout: every folder above it must let that user through.
+        reachable = ["runuser", "-u", SERVER_USER, "--", "test", "-x", str(bindir / "postgres")]
+        if subprocess.run(reachable, capture_output=True).returncode != 0:
+            raise PostgresMissing(
+                f"the `{SERVER_USER}` user cannot run {bindir}/postgres: a folder above it is "
+                "not searchable by others (chmod o+x it, or clone the repository elsewhere)"
+            )
+    return bindir
 
 
 class LocalPostgres:
@@ -56,7 +62,7 @@ class LocalPostgres:
     def _run(self, *args: str) -> None:
         command = [str(self.bindir / args[0]), *args[1:]]
         if self._as_postgres:
-            command = ["runuser", "-u", "postgres", "--", *command]
+            command = ["runuser", "-u", SERVER_USER, "--", *command]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(args[:1])} failed: {result.stderr.strip()}")
@@ -66,7 +72,7 @@ class LocalPostgres:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._as_postgres:
-            shutil.chown(self.data_dir, "postgres", "postgres")
+            shutil.chown(self.data_dir, SERVER_USER, SERVER_USER)
         # Trust on loopback only: a development cluster that no one else can reach.
         self._run(
             "initdb",

@@ -8,45 +8,42 @@ from typing import Any
 import httpx
 import pytest
 
-from shopctl.backends import COLLECTOR_OTLP, Backend
-from shopctl.backends import JAEGER_URL as JAEGER_API
-from shopctl.backends import PROMETHEUS_URL as PROMETHEUS_API
+from shopctl.backends import Telemetry
 from shopctl.postgres import LocalPostgres
 from tests.conftest import create_database, seed_database
 from tests.e2e.conftest import ADMIN, Stack, idempotency_key
 
 SERVICES = {"order-service", "inventory-service", "pricing-service"}
 TELEMETRY_ENV = {
-    "OTEL_EXPORTER_OTLP_ENDPOINT": COLLECTOR_OTLP,
     "OTEL_EXPORTER_OTLP_INSECURE": "true",
-    # Export within a second and every two seconds, so the test waits for seconds, not minutes.
+    # Spans within a second, so the tests wait for seconds; metrics at the interval the local
+    # stack and the chart use (shopctl.backends), which test_traces.py holds to its promise.
     "OTEL_BSP_SCHEDULE_DELAY": "500",
-    "OTEL_METRIC_EXPORT_INTERVAL": "2000",
     "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=test",
 }
 
 
 @pytest.fixture(scope="session")
-def traced(
-    backends: dict[str, Backend], postgres: LocalPostgres, logs_dir: Path
-) -> Iterator[Stack]:
+def traced(backends: Telemetry, postgres: LocalPostgres, logs_dir: Path) -> Iterator[Stack]:
     database_url = create_database(postgres, "shop_telemetry")
     seed_database(database_url)
     stack = Stack(database_url, logs_dir / "telemetry")
-    stack.extra_env = TELEMETRY_ENV
+    stack.extra_env = {**backends.service_env(), **TELEMETRY_ENV}
     stack.start_all()
     yield stack
     stack.stop_all()
 
 
-def jaeger(path: str, **params: str) -> Any:
-    response = httpx.get(f"{JAEGER_API}{path}", params=params, timeout=10)
+def jaeger(telemetry: Telemetry, path: str, **params: str) -> Any:
+    response = httpx.get(f"{telemetry.jaeger_url}{path}", params=params, timeout=10)
     response.raise_for_status()
     return response.json()
 
 
-def promql(query: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{PROMETHEUS_API}/api/v1/query", params={"query": query}, timeout=10)
+def promql(telemetry: Telemetry, query: str) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{telemetry.prometheus_url}/api/v1/query", params={"query": query}, timeout=10
+    )
     response.raise_for_status()
     result: list[dict[str, Any]] = response.json()["data"]["result"]
     return result

@@ -20,12 +20,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, format_trace_id
 
-from shopctl.backends import COLLECTOR_OTLP, Backend
-from shopctl.backends import JAEGER_URL as JAEGER_API
-from shopctl.backends import PROMETHEUS_URL as PROMETHEUS_API
+from shopctl.backends import Telemetry
 from tests.conftest import wait_for
 
-# Span metrics wait for the connector's 15s flush and then Prometheus' 15s scrape.
+# Span metrics wait for the connector's 5 s flush and then Prometheus' 5 s scrape; the
+# deadline leaves room for a loaded machine, the assertion on latency is in test_traces.py.
 METRICS_DEADLINE = 90.0
 
 
@@ -33,6 +32,7 @@ METRICS_DEADLINE = 90.0
 class SentRequest:
     service: str
     trace_id: str
+    telemetry: Telemetry
 
 
 def get_json(url: str) -> Any:
@@ -40,27 +40,27 @@ def get_json(url: str) -> Any:
         return json.load(response)
 
 
-def promql(query: str) -> list[dict[str, Any]]:
-    url = f"{PROMETHEUS_API}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+def promql(telemetry: Telemetry, query: str) -> list[dict[str, Any]]:
+    url = f"{telemetry.prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": query})
     result: list[dict[str, Any]] = get_json(url)["data"]["result"]
     return result
 
 
 @pytest.fixture(scope="module")
-def sent(backends: dict[str, Backend]) -> Iterator[SentRequest]:
+def sent(backends: Telemetry) -> Iterator[SentRequest]:
     """What order-service would emit for one `POST /orders` that runs one SQL query."""
     # A fresh service name per run: nothing older in Jaeger or Prometheus can match it.
     service = f"telemetry-check-{uuid.uuid4().hex[:8]}"
     resource = Resource.create({"service.name": service})
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(
-        SimpleSpanProcessor(OTLPSpanExporter(endpoint=COLLECTOR_OTLP, insecure=True))
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=backends.collector_otlp, insecure=True))
     )
     meter_provider = MeterProvider(
         resource=resource,
         metric_readers=[
             PeriodicExportingMetricReader(
-                OTLPMetricExporter(endpoint=COLLECTOR_OTLP, insecure=True),
+                OTLPMetricExporter(endpoint=backends.collector_otlp, insecure=True),
                 export_interval_millis=3_600_000,  # exported by force_flush below, once
             )
         ],
@@ -83,13 +83,15 @@ def sent(backends: dict[str, Backend]) -> Iterator[SentRequest]:
 
     assert tracer_provider.force_flush(10_000), "spans not exported to the Collector"
     assert meter_provider.force_flush(10_000), "metrics not exported to the Collector"
-    yield SentRequest(service, trace_id)
+    yield SentRequest(service, trace_id, backends)
     tracer_provider.shutdown()
     meter_provider.shutdown()
 
 
 def test_trace_is_stored_in_jaeger(sent: SentRequest) -> None:
-    url = f"{JAEGER_API}/api/traces?" + urllib.parse.urlencode({"service": sent.service})
+    url = f"{sent.telemetry.jaeger_url}/api/traces?" + urllib.parse.urlencode(
+        {"service": sent.service}
+    )
 
     def our_trace() -> dict[str, Any] | None:
         traces = get_json(url)["data"] or []
@@ -107,7 +109,7 @@ def test_span_metrics_carry_red_dimensions(sent: SentRequest) -> None:
     query = f'traces_span_metrics_calls_total{{service_name="{sent.service}"}}'
 
     def one_call_per_span() -> list[dict[str, Any]] | None:
-        found = promql(query)
+        found = promql(sent.telemetry, query)
         # A new series is first exposed at 0, so that rate() sees its first increment.
         return found if [s["value"][1] for s in found] == ["1", "1"] else None
 
@@ -128,7 +130,7 @@ def test_span_metrics_carry_red_dimensions(sent: SentRequest) -> None:
 def test_latency_buckets_link_to_the_trace(sent: SentRequest) -> None:
     """Exemplars survive Collector -> OpenMetrics -> Prometheus: what Grafana links to Jaeger."""
     query = f'traces_span_metrics_duration_seconds_bucket{{service_name="{sent.service}"}}'
-    url = f"{PROMETHEUS_API}/api/v1/query_exemplars?" + urllib.parse.urlencode(
+    url = f"{sent.telemetry.prometheus_url}/api/v1/query_exemplars?" + urllib.parse.urlencode(
         {"query": query, "start": "0", "end": "9999999999"}
     )
 
@@ -149,23 +151,25 @@ def test_application_metrics_keep_the_names_alerts_query(sent: SentRequest) -> N
     selector = f'service_name="{sent.service}"'
     requests = wait_for(
         "http_server_request_duration_seconds_count in Prometheus",
-        lambda: promql(f"http_server_request_duration_seconds_count{{{selector}}}"),
+        lambda: promql(sent.telemetry, f"http_server_request_duration_seconds_count{{{selector}}}"),
         timeout=METRICS_DEADLINE,
     )
     assert [series["metric"]["http_route"] for series in requests] == ["/orders"]
     assert requests[0]["metric"]["http_response_status_code"] == "201"
     assert requests[0]["value"][1] == "1"
 
-    pool = promql(f"db_client_connections_usage{{{selector}}}")
+    pool = promql(sent.telemetry, f"db_client_connections_usage{{{selector}}}")
     assert [(s["metric"]["state"], s["value"][1]) for s in pool] == [("used", "1")]
 
 
 def test_collector_reports_its_own_health(sent: SentRequest) -> None:
     accepted = wait_for(
         "otelcol_receiver_accepted_spans of the Collector",
-        lambda: promql('sum(otelcol_receiver_accepted_spans{job="otel-collector"}) >= 2'),
+        lambda: promql(
+            sent.telemetry, 'sum(otelcol_receiver_accepted_spans{job="otel-collector"}) >= 2'
+        ),
         timeout=METRICS_DEADLINE,
     )
     assert float(accepted[0]["value"][1]) >= 2
-    up = {s["metric"]["job"]: s["value"][1] for s in promql("up")}
+    up = {s["metric"]["job"]: s["value"][1] for s in promql(sent.telemetry, "up")}
     assert up == {"otel-collector": "1", "shop-services": "1", "jaeger": "1", "prometheus": "1"}

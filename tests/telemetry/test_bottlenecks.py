@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shopctl.backends import JAEGER_URL, Backend
+from shopctl.backends import Telemetry
 from shopctl.jaeger import fetch_traces
 from shopctl.traces import analyze, parse_trace, report_json
 from tests.conftest import wait_for
@@ -41,13 +41,13 @@ def switch(traced: Stack) -> Iterator[Switch]:
         httpx.put(f"{traced.url(service)}/admin/scenarios/{name}", json={}, headers=ADMIN)
 
 
-def analysis(started: datetime, requests: int) -> dict[str, Any]:
+def analysis(telemetry: Telemetry, started: datetime, requests: int) -> dict[str, Any]:
     """Wait until Jaeger holds the window's `requests` traces, complete, then analyze them."""
     last_count = -1
 
     def settled() -> list[dict[str, Any]] | None:
         nonlocal last_count
-        raw = fetch_traces(JAEGER_URL, "order-service", datetime.now(UTC) - started, 500)
+        raw = fetch_traces(telemetry.jaeger_url, "order-service", datetime.now(UTC) - started, 500)
         # A trace is there once its root (the order service's server span, which ends
         # last) is; it is complete once no further spans arrive between two polls.
         rooted = [t for t in raw if any(not s["references"] for s in t["spans"])]
@@ -69,7 +69,7 @@ def orders_of_one_customer(stack: Stack, count: int) -> str:
     return customer
 
 
-def test_with_every_scenario_off_there_is_no_finding(traced: Stack) -> None:
+def test_with_every_scenario_off_there_is_no_finding(traced: Stack, backends: Telemetry) -> None:
     customer = orders_of_one_customer(traced, 6)
     started = datetime.now(UTC)
     placed = [place_order(traced, [{"sku": new_sku(traced), "quantity": 2}]) for _ in range(3)]
@@ -78,13 +78,13 @@ def test_with_every_scenario_off_there_is_no_finding(traced: Stack) -> None:
             assert client.get(f"/orders/{response.json()['id']}").status_code == 200
         assert client.get("/orders", params={"customer_id": customer}).status_code == 200
 
-    findings = analysis(started, requests=3 + 3 + 1)["findings"]
+    findings = analysis(backends, started, requests=3 + 3 + 1)["findings"]
 
     assert findings == {"n_plus_one": [], "sequential_calls": [], "error_hotspots": []}
 
 
 def test_n_plus_one_names_the_repeated_statement_and_its_count(
-    traced: Stack, switch: Switch
+    traced: Stack, backends: Telemetry, switch: Switch
 ) -> None:
     customer = orders_of_one_customer(traced, 8)
     switch("order", "n-plus-one")
@@ -94,7 +94,7 @@ def test_n_plus_one_names_the_repeated_statement_and_its_count(
             response = client.get("/orders", params={"customer_id": customer, "limit": 8})
             assert len(response.json()["items"]) == 8
 
-    [finding] = analysis(started, requests=3)["findings"]["n_plus_one"]
+    [finding] = analysis(backends, started, requests=3)["findings"]["n_plus_one"]
 
     assert finding["service"] == "order-service"
     assert "FROM orders.order_lines" in finding["statement"]
@@ -102,14 +102,14 @@ def test_n_plus_one_names_the_repeated_statement_and_its_count(
 
 
 def test_slow_dependency_puts_the_critical_path_through_that_service(
-    traced: Stack, switch: Switch
+    traced: Stack, backends: Telemetry, switch: Switch
 ) -> None:
     switch("pricing", "slow-dependency", latency_ms=400)
     started = datetime.now(UTC)
     for _ in range(3):
         assert place_order(traced, [{"sku": new_sku(traced), "quantity": 1}]).status_code == 201
 
-    report = analysis(started, requests=3)
+    report = analysis(backends, started, requests=3)
 
     for trace in report["slowest_traces"]:
         by_service = trace["self_us_by_service"]
@@ -122,7 +122,9 @@ def test_slow_dependency_puts_the_critical_path_through_that_service(
         )
 
 
-def test_sequential_fanout_names_the_two_calls(traced: Stack, switch: Switch) -> None:
+def test_sequential_fanout_names_the_two_calls(
+    traced: Stack, backends: Telemetry, switch: Switch
+) -> None:
     placed = [place_order(traced, [{"sku": new_sku(traced), "quantity": 1}]) for _ in range(3)]
     switch("order", "sequential-fanout")
     started = datetime.now(UTC)
@@ -130,7 +132,7 @@ def test_sequential_fanout_names_the_two_calls(traced: Stack, switch: Switch) ->
         for response in placed:
             assert client.get(f"/orders/{response.json()['id']}").status_code == 200
 
-    [finding] = analysis(started, requests=3)["findings"]["sequential_calls"]
+    [finding] = analysis(backends, started, requests=3)["findings"]["sequential_calls"]
 
     assert finding["service"] == "order-service"
     assert finding["parent_operation"] == "GET /orders/{order_id}"
@@ -141,14 +143,16 @@ def test_sequential_fanout_names_the_two_calls(traced: Stack, switch: Switch) ->
     assert finding["traces"] == 3
 
 
-def test_errors_name_the_failing_service_and_operation(traced: Stack, switch: Switch) -> None:
+def test_errors_name_the_failing_service_and_operation(
+    traced: Stack, backends: Telemetry, switch: Switch
+) -> None:
     switch("inventory", "errors", fraction=1.0)
     started = datetime.now(UTC)
     for _ in range(3):
         response = place_order(traced, [{"sku": new_sku(traced), "quantity": 1}])
         assert response.status_code == 503
 
-    report = analysis(started, requests=3)
+    report = analysis(backends, started, requests=3)
 
     [hotspot] = report["findings"]["error_hotspots"]
     assert (hotspot["service"], hotspot["operation"], hotspot["traces"]) == (
@@ -158,7 +162,9 @@ def test_errors_name_the_failing_service_and_operation(traced: Stack, switch: Sw
     )
 
 
-def test_lock_contention_shows_as_waiting_on_the_locked_rows(traced: Stack, switch: Switch) -> None:
+def test_lock_contention_shows_as_waiting_on_the_locked_rows(
+    traced: Stack, backends: Telemetry, switch: Switch
+) -> None:
     sku = new_sku(traced, stock=100)
     switch("inventory", "lock-contention", latency_ms=300)
     started = datetime.now(UTC)
@@ -168,7 +174,7 @@ def test_lock_contention_shows_as_waiting_on_the_locked_rows(traced: Stack, swit
         )
     assert [r.status_code for r in responses] == [201] * 4
 
-    [slowest, *_] = analysis(started, requests=4)["slowest_traces"]
+    [slowest, *_] = analysis(backends, started, requests=4)["slowest_traces"]
 
     assert slowest["duration_us"] >= 3 * 300_000
     step = max(slowest["critical_path"], key=lambda s: s["self_us"])
@@ -177,11 +183,11 @@ def test_lock_contention_shows_as_waiting_on_the_locked_rows(traced: Stack, swit
     assert step["self_us"] >= 2 * 300_000
 
 
-def test_the_command_reports_json_for_ci(traced: Stack) -> None:
+def test_the_command_reports_json_for_ci(traced: Stack, backends: Telemetry) -> None:
     assert place_order(traced, [{"sku": new_sku(traced), "quantity": 1}]).status_code == 201
     result = subprocess.run(
         [sys.executable, "-m", "shopctl.cli", "traces", "analyze", "--json", "--since", "10m"],
-        env={"JAEGER_URL": JAEGER_URL, "PATH": "/usr/bin:/bin"},
+        env={"JAEGER_URL": backends.jaeger_url, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=120,
@@ -193,7 +199,7 @@ def test_the_command_reports_json_for_ci(traced: Stack) -> None:
 
     tables = subprocess.run(
         [sys.executable, "-m", "shopctl.cli", "traces", "analyze", "--since", "10m"],
-        env={"JAEGER_URL": JAEGER_URL, "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        env={"JAEGER_URL": backends.jaeger_url, "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
         capture_output=True,
         text=True,
         timeout=120,
@@ -204,11 +210,11 @@ def test_the_command_reports_json_for_ci(traced: Stack) -> None:
 
 
 def test_the_command_says_clearly_when_there_is_nothing_to_analyze(
-    backends: dict[str, Backend],
+    backends: Telemetry,
 ) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "shopctl.cli", "traces", "analyze", "--service", "nobody"],
-        env={"JAEGER_URL": JAEGER_URL, "PATH": "/usr/bin:/bin"},
+        env={"JAEGER_URL": backends.jaeger_url, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=120,

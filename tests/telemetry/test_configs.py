@@ -2,14 +2,12 @@
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from shopctl.backends import BACKEND_ENV
 from tests.conftest import REPO
 
 TOOLS_BIN = REPO / ".tools" / "bin"
@@ -19,10 +17,11 @@ GRAFANA_DIR = REPO / "observability" / "grafana"
 
 
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.skip("promtool not installed (apt-get install prometheus)")
-    return path
+    """The promtool of the chart's Prometheus release (versions.env), built by make."""
+    path = TOOLS_BIN / "promtool"
+    if not path.exists():
+        pytest.fail("promtool not built: make prometheus")
+    return str(path)
 
 
 def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -31,7 +30,8 @@ def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         cwd=cwd,
         capture_output=True,
         text=True,
-        env={**os.environ, **BACKEND_ENV},
+        # What the Collector config reads from the environment (see its header).
+        env={**os.environ, "JAEGER_OTLP_ENDPOINT": "127.0.0.1:14317"},
         check=False,
     )
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shopctl.backends import Telemetry
 from tests.conftest import REPO, wait_for
 from tests.e2e.conftest import Stack, idempotency_key
 from tests.telemetry.conftest import new_sku, place_order, promql
@@ -50,8 +51,8 @@ def test_there_are_panels_to_check() -> None:
 
 
 @pytest.mark.parametrize("expr", panel_queries())
-def test_panel_query_returns_data(traffic: None, expr: str) -> None:
+def test_panel_query_returns_data(traffic: None, backends: Telemetry, expr: str) -> None:
     query = expr
     for variable, value in VARIABLES.items():
         query = query.replace(variable, value)
-    wait_for(f"data for {query!r}", lambda: promql(query), timeout=120)
+    wait_for(f"data for {query!r}", lambda: promql(backends, query), timeout=120)

@@ -4,17 +4,17 @@ import os
 import subprocess
 import sys
 
-from shopctl.backends import JAEGER_URL, PROMETHEUS_URL
+from shopctl.backends import Telemetry
 from tests.conftest import REPO
 from tests.e2e.conftest import Stack
 
 
-def test_smoke_suite_passes_against_a_real_stack(traced: Stack) -> None:
+def test_smoke_suite_passes_against_a_real_stack(traced: Stack, backends: Telemetry) -> None:
     env = {
         **os.environ,
         "SHOP_BASE_URL": traced.url("order"),
-        "JAEGER_URL": JAEGER_URL,
-        "PROMETHEUS_URL": PROMETHEUS_URL,
+        "JAEGER_URL": backends.jaeger_url,
+        "PROMETHEUS_URL": backends.prometheus_url,
     }
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "tests/smoke", "-q", "-p", "no:cacheprovider"],

@@ -4,14 +4,12 @@ the rest; span metrics still count every request."""
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from shopctl import backends as backends_
-from shopctl.backends import JAEGER_URL, Backend
-from tests.conftest import REPO, wait_for
+from shopctl.backends import Telemetry
+from tests.conftest import wait_for
 from tests.e2e.conftest import ADMIN, Stack
 from tests.telemetry.conftest import new_sku, place_order
 
@@ -20,19 +18,15 @@ NORMAL, FAILING, SLOW = 100, 10, 10
 
 
 @pytest.fixture
-def tail_sampling(
-    backends: dict[str, Backend], logs_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
+def tail_sampling(backends: Telemetry, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The Collector restarted with collector/tail-sampling.yaml, then restored."""
     monkeypatch.setenv("TAIL_SAMPLING_PERCENTAGE", str(PERCENTAGE))
     monkeypatch.setenv("TAIL_SAMPLING_LATENCY_MS", "300")
-    backends.pop("collector").stop()
     try:
-        backends["collector"] = backends_.start_collector(REPO, logs_dir, tail_sampling=True)
+        backends.start_collector(tail_sampling=True)
         yield
     finally:
-        backends.pop("collector").stop()
-        backends["collector"] = backends_.start_collector(REPO, logs_dir)
+        backends.start_collector()
 
 
 def scenario(stack: Stack, service: str, name: str, enabled: bool, **parameters: object) -> None:
@@ -44,9 +38,9 @@ def scenario(stack: Stack, service: str, name: str, enabled: bool, **parameters:
     assert response.status_code == 200
 
 
-def traces_of(customer: str) -> int:
+def traces_of(telemetry: Telemetry, customer: str) -> int:
     found = httpx.get(
-        f"{JAEGER_URL}/api/traces",
+        f"{telemetry.jaeger_url}/api/traces",
         params={
             "service": "order-service",
             "tags": json.dumps({"customer.id": customer}),
@@ -58,7 +52,7 @@ def traces_of(customer: str) -> int:
 
 
 def test_errors_and_slow_traces_are_all_kept_and_a_share_of_the_rest(
-    traced: Stack, tail_sampling: None
+    traced: Stack, backends: Telemetry, tail_sampling: None
 ) -> None:
     run = uuid.uuid4().hex[:8]
     sku = new_sku(traced, stock=10_000)
@@ -83,9 +77,11 @@ def test_errors_and_slow_traces_are_all_kept_and_a_share_of_the_rest(
         scenario(traced, "pricing", "slow-dependency", False)
 
     # Decisions come decision_wait (10 s) after a trace's first span.
-    wait_for("every failed trace", lambda: traces_of(f"failing-{run}") == FAILING, timeout=90)
-    wait_for("every slow trace", lambda: traces_of(f"slow-{run}") == SLOW, timeout=90)
-    kept = traces_of(f"normal-{run}")
+    wait_for(
+        "every failed trace", lambda: traces_of(backends, f"failing-{run}") == FAILING, timeout=90
+    )
+    wait_for("every slow trace", lambda: traces_of(backends, f"slow-{run}") == SLOW, timeout=90)
+    kept = traces_of(backends, f"normal-{run}")
 
     # Binomial(100, 0.2): mean 20, standard deviation 4; three deviations either side.
     assert 8 <= kept <= 32, kept
@@ -93,15 +89,15 @@ def test_errors_and_slow_traces_are_all_kept_and_a_share_of_the_rest(
     everything = NORMAL + FAILING + SLOW
     wait_for(
         f"span metrics counting all {everything} orders",
-        lambda: orders_counted_by_span_metrics() >= everything,
+        lambda: orders_counted_by_span_metrics(backends) >= everything,
         timeout=90,
     )
 
 
-def orders_counted_by_span_metrics() -> float:
+def orders_counted_by_span_metrics(telemetry: Telemetry) -> float:
     """POST /orders calls counted by this Collector process (restarted by the fixture), read
     from its own exporter: Prometheus would still hold the previous process's series."""
-    exposed = httpx.get("http://localhost:8889/metrics", timeout=10).text
+    exposed = httpx.get(telemetry.collector_exporter, timeout=10).text
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in exposed.splitlines()

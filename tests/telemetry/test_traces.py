@@ -8,14 +8,13 @@ span of the service that ran it; metrics must reach Prometheus under their seman
 import json
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from shopctl.backends import Backend, start_collector
-from tests.conftest import REPO, wait_for
+from shopctl.backends import Telemetry
+from tests.conftest import wait_for
 from tests.e2e.conftest import ADMIN_TOKEN, Stack, idempotency_key
 from tests.telemetry.conftest import SERVICES, jaeger, new_sku, place_order, promql
 
@@ -50,26 +49,29 @@ class Trace:
         return current
 
 
-def order_trace(order_id: str, until: set[str]) -> Trace:
+def order_trace(telemetry: Telemetry, order_id: str, until: set[str]) -> Trace:
     """Wait until Jaeger holds the order's trace with spans from every service in `until`."""
 
     def complete() -> Trace | None:
         found = jaeger(
-            "/api/traces", service="order-service", tags=json.dumps({"order.id": order_id})
+            telemetry,
+            "/api/traces",
+            service="order-service",
+            tags=json.dumps({"order.id": order_id}),
         )["data"]
         if len(found) != 1:
             return None
-        candidate = Trace(jaeger(f"/api/traces/{found[0]['traceID']}")["data"][0])
+        candidate = Trace(jaeger(telemetry, f"/api/traces/{found[0]['traceID']}")["data"][0])
         return candidate if until <= set(candidate.service.values()) else None
 
     return wait_for(f"the trace of order {order_id} in Jaeger", complete)
 
 
-def test_one_order_is_one_trace_across_three_services(traced: Stack) -> None:
+def test_one_order_is_one_trace_across_three_services(traced: Stack, backends: Telemetry) -> None:
     response = place_order(traced, [{"sku": new_sku(traced), "quantity": 2}])
     assert response.status_code == 201, response.text
 
-    trace = order_trace(response.json()["id"], until=SERVICES)
+    trace = order_trace(backends, response.json()["id"], until=SERVICES)
 
     assert set(trace.service.values()) == SERVICES
     roots = [s for s in trace.spans.values() if trace.parent(s) is None]
@@ -89,10 +91,10 @@ def test_one_order_is_one_trace_across_three_services(traced: Stack) -> None:
     [("inventory-service", "POST /reservations"), ("pricing-service", "POST /quotes")],
 )
 def test_client_spans_are_parents_of_downstream_server_spans(
-    traced: Stack, downstream: str, route: str
+    traced: Stack, backends: Telemetry, downstream: str, route: str
 ) -> None:
     response = place_order(traced, [{"sku": new_sku(traced), "quantity": 1}])
-    trace = order_trace(response.json()["id"], until=SERVICES)
+    trace = order_trace(backends, response.json()["id"], until=SERVICES)
 
     [server] = [s for s in trace.named(route) if trace.service[s["spanID"]] == downstream]
     client = trace.parent(server)
@@ -104,10 +106,12 @@ def test_client_spans_are_parents_of_downstream_server_spans(
     assert client_tags["http.response.status_code"] in (200, 201)
 
 
-def test_every_query_is_one_db_span_under_its_services_server_span(traced: Stack) -> None:
+def test_every_query_is_one_db_span_under_its_services_server_span(
+    traced: Stack, backends: Telemetry
+) -> None:
     sku = new_sku(traced)
     response = place_order(traced, [{"sku": sku, "quantity": 3}])
-    trace = order_trace(response.json()["id"], until=SERVICES)
+    trace = order_trace(backends, response.json()["id"], until=SERVICES)
 
     db_spans = [s for s in trace.spans.values() if "db.system.name" in trace.tags(s)]
     by_service = {trace.service[s["spanID"]] for s in db_spans}
@@ -132,10 +136,10 @@ def test_every_query_is_one_db_span_under_its_services_server_span(traced: Stack
     assert not any("asyncpg" in s.get("operationName", "").lower() for s in db_spans)
 
 
-def test_resource_and_business_attributes(traced: Stack) -> None:
+def test_resource_and_business_attributes(traced: Stack, backends: Telemetry) -> None:
     response = place_order(traced, [{"sku": new_sku(traced), "quantity": 1}])
     order = response.json()
-    trace = order_trace(order["id"], until=SERVICES)
+    trace = order_trace(backends, order["id"], until=SERVICES)
 
     [place] = trace.named("place-order")
     tags = trace.tags(place)
@@ -155,14 +159,14 @@ def test_resource_and_business_attributes(traced: Stack) -> None:
     assert "authorization" not in everything.lower()
 
 
-def test_a_failed_order_carries_an_error(traced: Stack) -> None:
+def test_a_failed_order_carries_an_error(traced: Stack, backends: Telemetry) -> None:
     customer = f"failing-{uuid.uuid4().hex[:8]}"
     response = place_order(traced, [{"sku": "NO-SUCH-SKU", "quantity": 1}], customer)
     assert response.status_code == 422
 
     def failed_trace() -> Trace | None:
         tags = json.dumps({"customer.id": customer})
-        found = jaeger("/api/traces", service="order-service", tags=tags)["data"]
+        found = jaeger(backends, "/api/traces", service="order-service", tags=tags)["data"]
         return Trace(found[0]) if found else None
 
     trace = wait_for("the failed order's trace in Jaeger", failed_trace)
@@ -181,13 +185,15 @@ def test_a_failed_order_carries_an_error(traced: Stack) -> None:
     assert "otel.status_code" not in trace.tags(server)
 
 
-def test_metrics_reach_prometheus_labelled_by_service(traced: Stack) -> None:
+def test_metrics_reach_prometheus_labelled_by_service(traced: Stack, backends: Telemetry) -> None:
     for _ in range(3):
         assert place_order(traced, [{"sku": new_sku(traced), "quantity": 1}]).status_code == 201
 
     def series(query: str, services: set[str]) -> dict[str, float] | None:
         # Series can appear at 0 first (span metrics do), so wait for counts, not names.
-        values = {s["metric"].get("service_name"): float(s["value"][1]) for s in promql(query)}
+        values = {
+            s["metric"].get("service_name"): float(s["value"][1]) for s in promql(backends, query)
+        }
         return values if all(values.get(service, 0) > 0 for service in services) else None
 
     queries = {
@@ -205,9 +211,49 @@ def test_metrics_reach_prometheus_labelled_by_service(traced: Stack) -> None:
         )
 
 
-def test_collector_down_does_not_slow_requests(
-    traced: Stack, backends: dict[str, Backend], logs_dir: Path
+# Export every 5 s, span metrics flush every 5 s, scrape every 5 s (docs/versions.md).
+METRICS_WITHIN_S = 15.0
+
+
+def test_a_new_orders_metrics_reach_prometheus_within_seconds(
+    traced: Stack, backends: Telemetry
 ) -> None:
+    queries = {
+        "shop_orders_created_total": "sum(shop_orders_created_total)",
+        "span metrics of POST /orders": (
+            'sum(traces_span_metrics_calls_total{service_name="order-service",'
+            'span_name="POST /orders",span_kind="SPAN_KIND_SERVER"})'
+        ),
+    }
+
+    def value(query: str) -> float:
+        found = promql(backends, query)
+        return float(found[0]["value"][1]) if found else 0.0
+
+    # Earlier tests' orders may still be on their way: start from counts that stopped moving
+    # for longer than one export, flush and scrape.
+    last: dict[str, float] = {}
+    settled_since = time.monotonic()
+
+    def settled() -> bool:
+        nonlocal settled_since
+        now = {name: value(query) for name, query in queries.items()}
+        if now != last:
+            last.update(now)
+            settled_since = time.monotonic()
+        return time.monotonic() - settled_since > METRICS_WITHIN_S
+
+    wait_for("the order counters to stop moving", settled, timeout=120)
+    sku = new_sku(traced)
+    placed = time.monotonic()
+    assert place_order(traced, [{"sku": sku, "quantity": 1}]).status_code == 201
+    for name, query in queries.items():
+        wait_for(f"{name} to count the new order", lambda q=query, n=name: value(q) > last[n])
+        elapsed = time.monotonic() - placed
+        assert elapsed <= METRICS_WITHIN_S, f"{name} counted the order after {elapsed:.1f} s"
+
+
+def test_collector_down_does_not_slow_requests(traced: Stack, backends: Telemetry) -> None:
     sku = new_sku(traced, stock=10_000)
 
     def median_latency(n: int = 30) -> float:
@@ -225,13 +271,13 @@ def test_collector_down_does_not_slow_requests(
         return sorted(durations)[n // 2]
 
     up = median_latency()
-    backends.pop("collector").stop()
+    backends.stop_collector()
     try:
         down = median_latency()
     finally:
-        backends["collector"] = start_collector(REPO, logs_dir)
+        backends.start_collector()
     # Export happens on background threads with bounded queues: no request waits for it.
     assert down < up * 1.5 + 0.010, (up, down)
 
     response = place_order(traced, [{"sku": sku, "quantity": 1}])
-    order_trace(response.json()["id"], until=SERVICES)
+    order_trace(backends, response.json()["id"], until=SERVICES)

@@ -150,6 +150,7 @@ OTEL_EXPORTER_OTLP_ENDPOINT: {{ include "shop.otlpEndpoint" $ctx | quote }}
 OTEL_TRACES_SAMPLER: {{ $ctx.Values.otel.tracesSampler | quote }}
 OTEL_TRACES_SAMPLER_ARG: {{ $ctx.Values.otel.tracesSamplerArg | quote }}
 OTEL_SDK_DISABLED: {{ $ctx.Values.otel.sdkDisabled | quote }}
+OTEL_METRIC_EXPORT_INTERVAL: {{ $ctx.Values.otel.metricExportIntervalMs | quote }}
 {{- /* OTEL_SEMCONV_STABILITY_OPT_IN is left to the services' own default (shopkit/telemetry.py);
 serviceDefaults.env overrides it like any variable. */}}
 {{- range .service.upstreams }}

@@ -71,7 +71,7 @@ bench: install telemetry-tools postgres-server ## Benchmark on a private stack (
 	$(PY) -m bench --profile --out .run/bench
 
 .PHONY: soak
-soak: install ## Crash soak on a private stack: kill -9 and PostgreSQL restarts for DURATION, then the invariants
+soak: install postgres-server ## Crash soak on a private stack: kill -9 and PostgreSQL restarts for DURATION, then the invariants
 	$(PY) -m tests.soak --duration $(DURATION)
 
 .PHONY: smoke

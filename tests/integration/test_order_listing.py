@@ -127,7 +127,8 @@ async def test_a_fenced_out_attempt_can_neither_store_nor_release(session: Async
         )
     with pytest.raises(orders.ClaimTakenOver):
         await orders.persist(session, first, request, QUOTE)
-    assert await orders.get_order(session, first.order_id) is None
+    async with session.begin():
+        assert await session.get(Order, first.order_id) is None
 
     # Nothing listens there: were the release attempted, it would raise DependencyUnavailable.
     settings = OrderSettings(http_attempts=1)

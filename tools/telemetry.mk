@@ -30,8 +30,9 @@ $(STAMPS)/%:
 
 # Go modules whose go.mod has replace directives cannot be `go install`ed (Jaeger, Prometheus):
 # build them as the main module, straight from their read-only copy in the module cache (go
-# build writes only to GOCACHE and -o).
-go_module_dir = $$(go env GOMODCACHE)/$(1)
+# build writes only to GOCACHE and -o). Both module paths are lower case, so their folder in the
+# cache is GOMODCACHE/<path>@<version> as written (tools/kubernetes.mk's go_module_dir asks go
+# for the folder, which also handles the cache's escaping of capitals).
 
 $(OCB): $(STAMPS)/ocb-$(OTELCOL_VERSION)
 	@$(STEP) $(BUILD_LOGS)/ocb.log "go install ocb (collector builder) v$(OTELCOL_VERSION)" \
@@ -59,7 +60,7 @@ $(JAEGER): $(STAMPS)/jaeger-$(JAEGER_MODULE_VERSION)
 	@$(STEP) $(BUILD_LOGS)/jaeger.log "building Jaeger $(JAEGER_VERSION) (module $(JAEGER_MODULE_VERSION))" \
 	  "about 3 min on a cold cache, 2 cores" -- bash -c '\
 	  go mod download $(JAEGER_MODULE)@$(JAEGER_MODULE_VERSION) && \
-	  cd "$(call go_module_dir,$(JAEGER_MODULE)@$(JAEGER_MODULE_VERSION))" && \
+	  cd "$$(go env GOMODCACHE)/$(JAEGER_MODULE)@$(JAEGER_MODULE_VERSION)" && \
 	  CGO_ENABLED=0 go build -trimpath -ldflags "$(JAEGER_LDFLAGS)" -o $@ ./cmd/jaeger'
 
 # Prometheus and promtool of the chart's release, so the alert rules' unit tests and every
@@ -75,7 +76,7 @@ $(PROMETHEUS): $(STAMPS)/prometheus-$(PROMETHEUS_MODULE_VERSION)
 	@$(STEP) $(BUILD_LOGS)/prometheus.log "building Prometheus $(PROMETHEUS_VERSION) and promtool (module $(PROMETHEUS_MODULE_VERSION))" \
 	  "about 4 min on a cold cache, 2 cores" -- bash -c '\
 	  go mod download $(PROMETHEUS_MODULE)@$(PROMETHEUS_MODULE_VERSION) && \
-	  cd "$(call go_module_dir,$(PROMETHEUS_MODULE)@$(PROMETHEUS_MODULE_VERSION))" && \
+	  cd "$$(go env GOMODCACHE)/$(PROMETHEUS_MODULE)@$(PROMETHEUS_MODULE_VERSION)" && \
 	  { [[ $$(cat VERSION) == $(PROMETHEUS_VERSION) ]] || \
 	    { echo "module $(PROMETHEUS_MODULE_VERSION) is Prometheus $$(cat VERSION), not $(PROMETHEUS_VERSION) (versions.env)"; exit 1; }; } && \
 	  CGO_ENABLED=0 go build -trimpath -ldflags "$(PROMETHEUS_LDFLAGS)" -o $(TOOLS_BIN)/ ./cmd/prometheus ./cmd/promtool'

@@ -14,8 +14,15 @@ pytestmark = pytest.mark.e2e
 
 
 def test_orders_survive_kill_9_of_anything(logs_dir: Path) -> None:
+    # SOAK_SEED replays a run; SOAK_SERVICES tests another checkout's services/ (its git
+    # history's, say: the soak fails on the code before recovery, d61ecba).
     seed = os.environ.get("SOAK_SEED")
-    config = Config(duration=25, seed=int(seed) if seed else None, logs=logs_dir / "soak")
+    config = Config(
+        duration=25,
+        seed=int(seed) if seed else None,
+        services_path=os.environ.get("SOAK_SERVICES"),
+        logs=logs_dir / "soak",
+    )
     figures, broken = run(config)
     report = "\n".join(figures.lines())
     print(report)  # shown with -s, or -rP

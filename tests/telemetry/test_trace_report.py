@@ -1,6 +1,6 @@
 """`shopctl traces report --html`: one self-contained page of the findings and the waterfalls,
-loaded in headless Chromium and checked by what it draws. The screenshot is kept in
-.run/artifacts/ for a person to look at."""
+loaded in headless Chromium and checked by what it draws (the screenshot is kept in
+.run/artifacts/ for a person to look at); and `shopctl traces show` drawing them in a terminal."""
 
 import json
 import subprocess
@@ -95,3 +95,38 @@ def test_the_page_draws_the_slow_and_the_failed_waterfalls(
         assert drawn >= 500, (colour, drawn)
     # The failed spans' red outline.
     assert near(pixels, FAILED_OUTLINE) >= 100
+
+
+def test_show_draws_the_slowest_and_the_failed_trace_in_the_terminal(
+    traced: Stack, backends: Telemetry
+) -> None:
+    customer = f"show-{uuid.uuid4().hex[:8]}"
+    assert (
+        place_order(traced, [{"sku": new_sku(traced), "quantity": 1}], customer).status_code == 201
+    )
+    assert place_order(traced, [{"sku": "NO-SUCH-SKU", "quantity": 1}], customer).status_code == 422
+    tags = json.dumps({"customer.id": customer})
+    wait_for(
+        "the customer's 2 traces in Jaeger",
+        lambda: (
+            len(jaeger(backends, "/api/traces", service="order-service", tags=tags)["data"]) == 2
+        ),
+    )
+    for pick in ("--slowest", "--failed"):
+        result = subprocess.run(
+            [sys.executable, "-m", "shopctl.cli", "traces", "show", pick, "--since", "10m"],
+            env={"JAEGER_URL": backends.jaeger_url, "PATH": "/usr/bin:/bin", "COLUMNS": "120"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        header, legend, axis, root, *spans = result.stdout.splitlines()
+        assert header.startswith("trace ") and " ms, " in header
+        assert "order-service" in legend
+        assert "|0.0 ms" in axis and axis.rstrip().endswith(" ms")
+        # The root is on the critical path and spans the whole axis.
+        assert root.startswith("*") and root.count("█") >= 60, root
+        assert any("SELECT" in line for line in spans)
+        if pick == "--failed":
+            assert any(line[1] == "✗" for line in [root, *spans])

@@ -5,6 +5,7 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]  # no stubs; only its exception classes are used
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -155,6 +156,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)
-    # asyncpg raises connect failures unwrapped: refused, reset, unknown host, timed out.
-    for error in (DBAPIError, PoolTimeoutError, ConnectionError, socket.gaierror, TimeoutError):
+    # asyncpg raises connect failures unwrapped: refused, reset, unknown host, timed out, and
+    # the server's own refusals while it starts up or shuts down (CannotConnectNowError, ...).
+    for error in (
+        DBAPIError,
+        PoolTimeoutError,
+        ConnectionError,
+        socket.gaierror,
+        TimeoutError,
+        asyncpg.exceptions.OperatorInterventionError,
+        asyncpg.exceptions.PostgresConnectionError,
+    ):
         app.add_exception_handler(error, _on_database_error)

@@ -220,8 +220,8 @@ kind-delete: $(KIND) ## Delete the kind cluster
 # and kube-scheduler, with kwok's fake nodes and kubelets (pods get scheduled, become Running, Jobs
 # complete; no container runs), and cyclonus, a NetworkPolicy simulator. No container engine needed.
 KUBE_CONTROL_PLANE_VERSION := 1.37.2
-# etcd 3.6, within what Kubernetes 1.37 supports (kubeadm: external etcd from 3.5.24; its own
-# default is 3.7.0, go.etcd.io/etcd/server/v3 v3.7.x, which this module build takes unchanged).
+# etcd 3.6: Kubernetes 1.37 supports external etcd from 3.5.24 (kubeadm's constants; its own
+# default is 3.7.0).
 ETCD_VERSION     := v3.6.16
 KWOK_VERSION     := v0.8.0
 CYCLONUS_VERSION := v0.5.6

@@ -37,9 +37,15 @@ lint: install ## ruff (lint and format check) and mypy
 	mypy
 
 .PHONY: test
-test: lint telemetry-tools postgres-server k8s-tools ## Everything: lint, types, all tests, chart and manifest validation
+test: lint telemetry-tools postgres-server k8s-tools k8s-e2e-tools ## Everything: lint, types, all tests (the chart on a real API server too), chart and manifest validation
 	pytest
 	$(MAKE) --no-print-directory k8s-validate
+
+# The chart on a real control plane (tests/k8s, also part of `make test`): see README, "The chart
+# on a real API server".
+.PHONY: k8s-e2e
+k8s-e2e: install k8s-e2e-tools ## Only the chart on a real API server: admission, hooks, upgrade, uninstall, NetworkPolicies
+	pytest tests/k8s -p no:cacheprovider
 
 # The local stack by default; a port-forwarded cluster by setting the URLs (see README).
 SHOP_BASE_URL  ?= http://127.0.0.1:8000

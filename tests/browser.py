@@ -25,7 +25,9 @@ FLAGS = (
 
 def chromium() -> str:
     """The browser; missing it fails in CI (which installs it) and skips elsewhere."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    # Debian's name, Ubuntu's, and the Chrome that GitHub's runners carry.
+    names = ("chromium", "chromium-browser", "google-chrome")
+    found = next((path for name in names if (path := shutil.which(name))), None)
     if found is None:
         message = "chromium not installed (apt-get install chromium; .ci/run does)"
         if os.environ.get("CI"):

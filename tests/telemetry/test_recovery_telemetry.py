@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shopctl.backends import Telemetry
 from tests.conftest import wait_for
 from tests.e2e.conftest import Stack
 from tests.telemetry.conftest import jaeger, new_sku, promql
@@ -37,13 +38,14 @@ async def _abandon_claims(database_url: str, claims: list[dict[str, Any]]) -> No
         await engine.dispose()
 
 
-def _recoveries(outcome: str) -> float:
-    series = promql(f'sum(shop_recoveries_total{{outcome="{outcome}"}})')
+def _recoveries(backends: Telemetry, outcome: str) -> float:
+    series = promql(backends, f'sum(shop_recoveries_total{{outcome="{outcome}"}})')
     return float(series[0]["value"][1]) if series else 0.0
 
 
-def test_recovery_actions_are_spans_and_counters(traced: Stack) -> None:
-    completed_before, released_before = _recoveries("completed"), _recoveries("released")
+def test_recovery_actions_are_spans_and_counters(backends: Telemetry, traced: Stack) -> None:
+    completed_before = _recoveries(backends, "completed")
+    released_before = _recoveries(backends, "released")
     sku = new_sku(traced)
     forward, backward = uuid.uuid4(), uuid.uuid4()
     request = f'{{"customer_id": "recovered", "items": [{{"sku": "{sku}", "quantity": 2}}]}}'
@@ -60,9 +62,9 @@ def test_recovery_actions_are_spans_and_counters(traced: Stack) -> None:
 
     def recovered_spans() -> dict[str, dict[str, Any]] | None:
         found = {}
-        for trace in jaeger("/api/traces", service="order-service", operation="recover-order")[
-            "data"
-        ]:
+        for trace in jaeger(
+            backends, "/api/traces", service="order-service", operation="recover-order"
+        )["data"]:
             for span in trace["spans"]:
                 tags = {tag["key"]: tag["value"] for tag in span["tags"]}
                 if span["operationName"] == "recover-order":
@@ -78,17 +80,19 @@ def test_recovery_actions_are_spans_and_counters(traced: Stack) -> None:
     wait_for(
         "shop_recoveries_total of both outcomes in Prometheus",
         lambda: (
-            _recoveries("completed") >= completed_before + 1
-            and _recoveries("released") >= released_before + 1
+            _recoveries(backends, "completed") >= completed_before + 1
+            and _recoveries(backends, "released") >= released_before + 1
         ),
         timeout=METRICS_DEADLINE,
     )
-    assert promql("shop_reservations_expired_total"), "the released hold is counted"
+    assert promql(backends, "shop_reservations_expired_total"), "the released hold is counted"
     # The alerts' gauge: every order instance reports it (0 once nothing is unfinished).
     ages = wait_for(
         "shop_recovery_oldest_unfinished_seconds back to 0",
         lambda: [
-            s for s in promql("shop_recovery_oldest_unfinished_seconds") if s["value"][1] == "0"
+            s
+            for s in promql(backends, "shop_recovery_oldest_unfinished_seconds")
+            if s["value"][1] == "0"
         ],
         timeout=METRICS_DEADLINE,
     )

@@ -64,8 +64,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=body or None,
                 allow_redirects=False,
+                # `connect` bounds name resolution and connecting together, as httpx's does;
+                # there is no wait for a pooled connection in it (the semaphore is that wait).
                 timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
+                    total=None,
+                    connect=timeout.get("connect"),
+                    sock_connect=timeout.get("connect"),
+                    sock_read=timeout.get("read"),
                 ),
             ) as response:
                 content = await response.read()

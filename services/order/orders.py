@@ -25,8 +25,19 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from opentelemetry import metrics, trace
-from sqlalchemy import Row, Select, bindparam, delete, func, literal, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    Row,
+    Select,
+    Uuid,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -220,23 +231,22 @@ async def _claim(
 ) -> Claim | Order:
     """Claim the key for a new order, or return the order it already placed."""
     fingerprint = request_fingerprint(request)
-    async with session.begin():
+    # The common case, a new key, is this one statement (no BEGIN/COMMIT around it).
+    async with single_statement(session):
         claimed = await session.scalar(
-            insert(IdempotencyRecord)
-            .values(
-                key=key,
-                request_hash=fingerprint,
-                order_id=uuid.uuid4(),
-                state="in_progress",
+            CLAIM_KEY,
+            {
+                "key": key,
+                "request_hash": fingerprint,
+                "order_id": uuid.uuid4(),
                 # What recovery needs to finish the order if this process dies.
-                request=request.model_dump(mode="json"),
-            )
-            .on_conflict_do_nothing()
-            .returning(IdempotencyRecord.order_id)
+                "request": request.model_dump_json(),
+            },
         )
-        if claimed is not None:
-            return Claim(key, claimed, attempt=1)
+    if claimed is not None:
+        return Claim(key, claimed, attempt=1)
 
+    async with session.begin():
         record = await session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == key))
         if record is None:  # its request failed and freed the key a moment ago
             raise IdempotencyKeyInProgress
@@ -308,17 +318,61 @@ async def persist(
     Raises ClaimTakenOver, storing nothing, when recovery took the claim over meanwhile.
     """
     order = order_from_quote(claim.order_id, request, quote)
-    async with session.begin():
-        completed = await session.scalar(
-            update(IdempotencyRecord)
-            .where(_held(claim, "in_progress"))
-            .values(state="completed")
-            .returning(IdempotencyRecord.key)
+    lines = order.lines
+    async with single_statement(session):
+        created_at = await session.scalar(
+            PERSIST_ORDER,
+            {
+                "key": claim.key,
+                "attempt": claim.attempt,
+                "customer_id": order.customer_id,
+                "currency": order.currency,
+                "subtotal": order.subtotal,
+                "discount": order.discount,
+                "total": order.total,
+                "skus": [line.sku for line in lines],
+                "quantities": [line.quantity for line in lines],
+                "unit_prices": [line.unit_price for line in lines],
+                "discounts": [line.discount for line in lines],
+                "line_totals": [line.line_total for line in lines],
+            },
         )
-        if completed is None:
-            raise ClaimTakenOver  # leaving the block rolls back; the order is not added
-        session.add(order)
+    if created_at is None:
+        raise ClaimTakenOver  # the claim was not ours any more: nothing was stored
+    order.created_at = created_at
     return order
+
+
+# Text, not the ORM's insert(): SQLAlchemy 2.0 compiles an INSERT .. ON CONFLICT anew on every
+# call (it has no cache key), which cost more CPU than the round trip. Each statement below is
+# the same for every order, so it is prepared once per connection.
+CLAIM_KEY = text(
+    "INSERT INTO orders.idempotency_records (key, request_hash, order_id, state, request)"
+    " VALUES (:key, :request_hash, :order_id, 'in_progress', CAST(:request AS jsonb))"
+    " ON CONFLICT DO NOTHING RETURNING order_id"
+).columns(order_id=Uuid)
+
+# The order, its lines and the claim's completion as one statement, so one atomic step with no
+# BEGIN/COMMIT: the claim is completed only if it is still ours (the fencing condition of
+# `_held`), and the order and its lines are inserted only from that completed claim's row.
+PERSIST_ORDER = text(
+    "WITH claim AS ("
+    " UPDATE orders.idempotency_records SET state = 'completed'"
+    " WHERE key = :key AND attempt = :attempt AND state = 'in_progress' RETURNING order_id),"
+    " stored AS ("
+    " INSERT INTO orders.orders (id, customer_id, status, currency, subtotal, discount, total)"
+    " SELECT order_id, :customer_id, 'confirmed', :currency, :subtotal, :discount, :total"
+    " FROM claim RETURNING id, created_at),"
+    " stored_lines AS ("
+    " INSERT INTO orders.order_lines"
+    " (order_id, position, sku, quantity, unit_price, discount, line_total)"
+    " SELECT stored.id, line.n - 1, line.sku, line.quantity, line.unit_price, line.discount,"
+    " line.line_total FROM stored, unnest(CAST(:skus AS varchar[]), CAST(:quantities AS int[]),"
+    " CAST(:unit_prices AS numeric[]), CAST(:discounts AS numeric[]),"
+    " CAST(:line_totals AS numeric[]))"
+    " WITH ORDINALITY AS line(sku, quantity, unit_price, discount, line_total, n))"
+    " SELECT created_at FROM stored"
+)
 
 
 async def _compensate(

@@ -31,8 +31,9 @@ ORDER = {
 # ping on checkout (shopkit.db.create_engine).
 EXPECTED: dict[str, dict[str, dict[str, int]]] = {
     "POST /orders": {
-        # claim (INSERT), then store the order and its two lines and complete the claim
-        "order": {"BEGIN": 2, "INSERT": 4, "UPDATE": 1, "COMMIT": 2},
+        # claim the key (INSERT), then complete the claim and store the order and its lines
+        # in one fenced statement (WITH ... UPDATE ... INSERT ... INSERT)
+        "order": {"INSERT": 1, "WITH": 1},
         # the reservation (INSERT), then stock and lines in one statement (WITH ... INSERT)
         "inventory": {"BEGIN": 1, "INSERT": 1, "WITH": 1, "COMMIT": 1},
         "pricing": {"SELECT": 1},  # the quote

@@ -280,31 +280,23 @@ async def _violations(
         if len({ack.order_id for ack in acks}) != len(acks):
             broken.append("two acknowledgements name the same order")
         orphans = (
-            (
-                await db.execute(
-                    text(
-                        "SELECT r.order_id FROM inventory.reservations r"
-                        " LEFT JOIN orders.orders o ON o.id = r.order_id"
-                        " WHERE r.status = 'reserved' AND o.id IS NULL"
-                    )
+            await db.scalars(
+                text(
+                    "SELECT r.order_id FROM inventory.reservations r"
+                    " LEFT JOIN orders.orders o ON o.id = r.order_id"
+                    " WHERE r.status = 'reserved' AND o.id IS NULL"
                 )
             )
-            .scalars()
-            .all()
-        )
+        ).all()
         broken += [f"reservation of {order_id} held without an order" for order_id in orphans]
         released_orders = (
-            (
-                await db.execute(
-                    text(
-                        "SELECT o.id FROM orders.orders o LEFT JOIN inventory.reservations r"
-                        " ON r.order_id = o.id WHERE r.status IS DISTINCT FROM 'reserved'"
-                    )
+            await db.scalars(
+                text(
+                    "SELECT o.id FROM orders.orders o LEFT JOIN inventory.reservations r"
+                    " ON r.order_id = o.id WHERE r.status IS DISTINCT FROM 'reserved'"
                 )
             )
-            .scalars()
-            .all()
-        )
+        ).all()
         broken += [f"order {order_id} has no held reservation" for order_id in released_orders]
         unfinished = (
             await db.execute(

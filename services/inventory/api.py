@@ -15,7 +15,7 @@ from inventory.schemas import (
     StockUpdate,
 )
 from shopkit.auth import AdminDep
-from shopkit.db import SessionDep
+from shopkit.db import DatabaseDep, SessionDep
 from shopkit.problems import Problem
 from shopkit.scenarios import LOCK_CONTENTION, ScenariosDep
 from shopkit.types import MAX_ITEMS, LineItem, Sku
@@ -25,16 +25,16 @@ router = APIRouter(tags=["inventory"])
 
 @router.get("/stock", summary="Stock levels of several SKUs (unknown SKUs are left out)")
 async def list_stock(
-    session: SessionDep,
+    database: DatabaseDep,
     sku: Annotated[list[Sku], Query(min_length=1, max_length=MAX_ITEMS)],
 ) -> StockList:
-    levels = await stock.get_levels(session, sku)
+    levels = await stock.get_levels(database, sku)
     return StockList(items=[StockLevel(sku=s, available=a) for s, a in levels.items()])
 
 
 @router.get("/stock/{sku}", responses={404: {"description": "Unknown SKU"}})
-async def get_stock(session: SessionDep, sku: Annotated[Sku, Path()]) -> StockLevel:
-    levels = await stock.get_levels(session, [sku])
+async def get_stock(database: DatabaseDep, sku: Annotated[Sku, Path()]) -> StockLevel:
+    levels = await stock.get_levels(database, [sku])
     if sku not in levels:
         raise Problem(404, "unknown-sku", "Unknown SKU", f"no stock record for {sku}", sku=sku)
     return StockLevel(sku=sku, available=levels[sku])
@@ -57,12 +57,12 @@ async def put_stock(
     },
 )
 async def create_reservation(
-    session: SessionDep, body: ReservationRequest, response: Response, scenarios: ScenariosDep
+    database: DatabaseDep, body: ReservationRequest, response: Response, scenarios: ScenariosDep
 ) -> ReservationOut:
     contention = scenarios.get(LOCK_CONTENTION)
     hold = contention.latency_ms / 1000 if contention.hits() else 0
     try:
-        created = await stock.reserve(session, body.order_id, body.items, hold)
+        created = await stock.reserve(database, body.order_id, body.items, hold)
     except stock.OutOfStock as exc:
         raise Problem(
             409,
@@ -93,8 +93,8 @@ async def get_reservation(session: SessionDep, order_id: uuid.UUID) -> Reservati
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Release an order's reservation (idempotent)",
 )
-async def delete_reservation(session: SessionDep, order_id: uuid.UUID) -> None:
-    await stock.release(session, order_id)
+async def delete_reservation(database: DatabaseDep, order_id: uuid.UUID) -> None:
+    await stock.release(database, order_id)
 
 
 def _reservation_out(reservation: Reservation) -> ReservationOut:

@@ -1,8 +1,10 @@
 """Stock levels and reservations: the inventory service's logic, free of HTTP.
 
 Every public function runs its own short transaction, so no connection is held between
-calls. Every change of stock happens in one database transaction that locks the stock rows it
-touches in SKU order, so concurrent reservations never oversell and never deadlock.
+calls. Every change of stock happens in one database transaction that locks the stock rows
+it touches in SKU order, so concurrent reservations never oversell and never deadlock. The
+request paths run Core statements on a connection (shopkit.db.Database); only reading a
+whole reservation loads entities, through a session.
 """
 
 import asyncio
@@ -23,13 +25,13 @@ from sqlalchemy import (
 )
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import ARRAY, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.dml import ReturningInsert
 
 from inventory.models import Reservation, ReservationLine, Stock
 from inventory.schemas import Shortage
-from shopkit.db import single_statement
+from shopkit.db import Database
 from shopkit.types import LineItem
 
 tracer = trace.get_tracer(__name__)
@@ -63,11 +65,18 @@ class ReservationConflict(Exception):
     """The order already has a reservation that differs, or was released."""
 
 
-async def get_levels(session: AsyncSession, skus: Sequence[str]) -> dict[str, int]:
-    async with single_statement(session):
-        rows = await session.execute(
-            select(Stock.sku, Stock.available).where(Stock.sku.in_(skus)).order_by(Stock.sku)
-        )
+# The SKUs travel as one array (`= ANY`), not as `IN (...)`: an IN list is rendered into the
+# SQL anew for every call, so each basket size would be another statement to compile.
+LEVELS = (
+    select(Stock.sku, Stock.available)
+    .where(Stock.sku == any_(bindparam("skus", type_=ARRAY(String))))
+    .order_by(Stock.sku)
+)
+
+
+async def get_levels(database: Database, skus: Sequence[str]) -> dict[str, int]:
+    async with database.statement() as connection:
+        rows = await connection.execute(LEVELS, {"skus": list(skus)})
         return {sku: available for sku, available in rows}
 
 
@@ -82,20 +91,15 @@ async def set_level(session: AsyncSession, sku: str, available: int) -> None:
         )
 
 
-async def _lock_levels(session: AsyncSession, skus: Sequence[str]) -> dict[str, int]:
-    rows = await session.execute(
-        select(Stock.sku, Stock.available)
-        .where(Stock.sku.in_(skus))
-        .order_by(Stock.sku)
-        .with_for_update()
-    )
+async def _lock_levels(connection: AsyncConnection, skus: Sequence[str]) -> dict[str, int]:
+    rows = await connection.execute(LEVELS.with_for_update(), {"skus": list(skus)})
     return {sku: available for sku, available in rows}
 
 
-async def _change_levels(session: AsyncSession, deltas: dict[str, int]) -> None:
+async def _change_levels(connection: AsyncConnection, deltas: dict[str, int]) -> None:
     """One statement for all SKUs (executemany), not one round trip per SKU."""
     stock = Stock.__table__.c
-    await session.execute(
+    await connection.execute(
         # Core, not ORM, update: a list of parameters runs as one executemany.
         update(Stock.__table__)  # type: ignore[arg-type]  # a Table, typed as FromClause
         .where(stock.sku == bindparam("target_sku"))
@@ -105,7 +109,7 @@ async def _change_levels(session: AsyncSession, deltas: dict[str, int]) -> None:
 
 
 async def reserve(
-    session: AsyncSession,
+    database: Database,
     order_id: uuid.UUID,
     items: Sequence[LineItem],
     hold_lock_seconds: float = 0,
@@ -119,7 +123,7 @@ async def reserve(
         "reserve-stock", attributes={"order.id": str(order_id), "order.item_count": len(items)}
     ):
         try:
-            return await _reserve(session, order_id, items, hold_lock_seconds)
+            return await _reserve(database, order_id, items, hold_lock_seconds)
         except OutOfStock:
             conflicts.add(1, {"reason": "out_of_stock"})
             raise
@@ -129,12 +133,14 @@ async def reserve(
 
 
 async def _reserve(
-    session: AsyncSession, order_id: uuid.UUID, items: Sequence[LineItem], hold_lock_seconds: float
+    database: Database, order_id: uuid.UUID, items: Sequence[LineItem], hold_lock_seconds: float
 ) -> bool:
-    async with session.begin():
-        created = await session.scalar(CREATE_RESERVATION, {"order_id": order_id})
+    async with database.transaction() as connection:
+        created = (await connection.execute(CREATE_RESERVATION, {"order_id": order_id})).scalar()
         if created is None:
-            existing = await _select_reservation(session, order_id)
+            # A retry, or a conflict: the existing reservation, read in this transaction.
+            async with AsyncSession(bind=connection) as session:
+                existing = await _select_reservation(session, order_id)
             assert existing is not None, "the insert just saw it"
             wanted = sorted((i.sku, i.quantity) for i in items)
             if existing.status == "reserved" and wanted == _lines(existing):
@@ -147,10 +153,10 @@ async def _reserve(
         skus = [i.sku for i in items]
         if hold_lock_seconds:
             # The lock-contention scenario: slow work while the stock rows stay locked.
-            await _lock_levels(session, skus)
+            await _lock_levels(connection, skus)
             await asyncio.sleep(hold_lock_seconds)
         taken = set(
-            await session.scalars(
+            await connection.scalars(
                 TAKE_STOCK,
                 {
                     "order_id": order_id,
@@ -160,7 +166,7 @@ async def _reserve(
             )
         )
         if len(taken) < len(items):
-            levels = await _lock_levels(session, skus)  # locked already: no one changed them
+            levels = await _lock_levels(connection, skus)  # locked already: no one changed them
             shortages = [
                 Shortage(sku=i.sku, requested=i.quantity, available=levels.get(i.sku, 0))
                 for i in items
@@ -222,17 +228,17 @@ def _take_stock() -> ReturningInsert[tuple[str]]:
 TAKE_STOCK = _take_stock()
 
 
-async def release(session: AsyncSession, order_id: uuid.UUID) -> None:
+async def release(database: Database, order_id: uuid.UUID) -> None:
     """Give a reservation's stock back. Idempotent; unknown orders get a tombstone."""
     with tracer.start_as_current_span("release-stock", attributes={"order.id": str(order_id)}):
-        await _release(session, order_id)
+        await _release(database, order_id)
 
 
-async def _release(session: AsyncSession, order_id: uuid.UUID) -> None:
-    async with session.begin():
+async def _release(database: Database, order_id: uuid.UUID) -> None:
+    async with database.transaction() as connection:
         # Insert-or-update in one statement: it waits for a concurrent reserve of the same
         # order to commit, then either releases it or leaves an already released one alone.
-        released = await session.scalar(
+        released = await connection.scalar(
             insert(Reservation)
             .values(order_id=order_id, status="released", released_at=func.now())
             .on_conflict_do_update(
@@ -245,13 +251,15 @@ async def _release(session: AsyncSession, order_id: uuid.UUID) -> None:
         if released is None:
             return
         lines = (
-            await session.scalars(
-                select(ReservationLine).where(ReservationLine.order_id == order_id)
+            await connection.execute(
+                select(ReservationLine.sku, ReservationLine.quantity).where(
+                    ReservationLine.order_id == order_id
+                )
             )
         ).all()
         if lines:
-            await _lock_levels(session, [line.sku for line in lines])
-            await _change_levels(session, {line.sku: line.quantity for line in lines})
+            await _lock_levels(connection, [line.sku for line in lines])
+            await _change_levels(connection, {line.sku: line.quantity for line in lines})
 
 
 async def get_reservation(session: AsyncSession, order_id: uuid.UUID) -> Reservation | None:

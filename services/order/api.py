@@ -15,7 +15,7 @@ from order.clients import (
 )
 from order.schemas import CustomerId, OrderDetail, OrderOut, OrderPage, OrderRequest
 from order.settings import OrderSettings
-from shopkit.db import SessionDep
+from shopkit.db import DatabaseDep, SessionDep
 from shopkit.problems import Problem
 from shopkit.scenarios import N_PLUS_ONE, SEQUENTIAL_FANOUT, ScenariosDep
 
@@ -67,7 +67,7 @@ async def place_order(
     body: OrderRequest,
     key: IdempotencyKey,
     response: Response,
-    session: SessionDep,
+    database: DatabaseDep,
     settings: SettingsDep,
     inventory: InventoryDep,
     pricing: PricingDep,
@@ -75,7 +75,7 @@ async def place_order(
 ) -> OrderOut:
     try:
         order, replayed = await orders.place_order(
-            session,
+            database,
             inventory,
             pricing,
             key,
@@ -129,13 +129,13 @@ async def place_order(
 )
 async def get_order(
     order_id: uuid.UUID,
-    session: SessionDep,
+    database: DatabaseDep,
     inventory: InventoryDep,
     pricing: PricingDep,
     scenarios: ScenariosDep,
 ) -> OrderDetail:
     sequential = scenarios.get(SEQUENTIAL_FANOUT).hits()
-    detail = await orders.get_order_detail(session, inventory, pricing, order_id, sequential)
+    detail = await orders.get_order_detail(database, inventory, pricing, order_id, sequential)
     if detail is None:
         raise Problem(404, "unknown-order", "Unknown order", f"no order {order_id}")
     return detail

@@ -52,7 +52,7 @@ from order.clients import (
 )
 from order.models import IdempotencyRecord, Order, OrderLine
 from order.schemas import LiveLine, OrderDetail, OrderRequest
-from shopkit.db import single_statement
+from shopkit.db import Database
 from shopkit.problems import DependencyUnavailable
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def request_fingerprint(request: OrderRequest) -> str:
 
 
 async def place_order(
-    session: AsyncSession,
+    database: Database,
     inventory: InventoryClient,
     pricing: PricingClient,
     key: str,
@@ -124,7 +124,7 @@ async def place_order(
     ) as span:
         try:
             order, replayed = await _place_order(
-                session, inventory, pricing, key, request, claim_ttl_seconds, sequential
+                database, inventory, pricing, key, request, claim_ttl_seconds, sequential
             )
         except Exception as exc:
             orders_failed.add(1, {"reason": _failure_reason(exc)})
@@ -148,7 +148,7 @@ def count_placed(order: Order) -> None:
 
 
 async def _place_order(
-    session: AsyncSession,
+    database: Database,
     inventory: InventoryClient,
     pricing: PricingClient,
     key: str,
@@ -157,7 +157,7 @@ async def _place_order(
     sequential: bool,
 ) -> tuple[Order, bool]:
     with tracer.start_as_current_span("claim-idempotency-key"):
-        claim = await _claim(session, key, request, claim_ttl_seconds)
+        claim = await _claim(database, key, request, claim_ttl_seconds)
     if isinstance(claim, Order):
         trace.get_current_span().set_attribute("order.id", str(claim.id))
         return claim, True
@@ -172,7 +172,7 @@ async def _place_order(
                 raise outcome
         assert isinstance(quote, dict)
         with tracer.start_as_current_span("persist-order"):
-            order = await persist(session, claim, request, quote)
+            order = await persist(database, claim, request, quote)
     except ClaimTakenOver:
         raise  # the claim, and its stock, are recovery's now
     except BaseException:
@@ -180,7 +180,7 @@ async def _place_order(
             # A claim taken over may hold what an earlier attempt reserved (or will: its call
             # may still be on its way), whatever this attempt's call answered: release it.
             release = claim.attempt > 1 or _may_hold_stock(reserved)
-            await _compensate(session, inventory, claim, release)
+            await _compensate(database, inventory, claim, release)
         raise
     return order, False
 
@@ -227,13 +227,13 @@ def _may_hold_stock(reserved: object) -> bool:
 
 
 async def _claim(
-    session: AsyncSession, key: str, request: OrderRequest, ttl_seconds: float
+    database: Database, key: str, request: OrderRequest, ttl_seconds: float
 ) -> Claim | Order:
     """Claim the key for a new order, or return the order it already placed."""
     fingerprint = request_fingerprint(request)
     # The common case, a new key, is this one statement (no BEGIN/COMMIT around it).
-    async with single_statement(session):
-        claimed = await session.scalar(
+    async with database.statement() as connection:
+        claimed = await connection.scalar(
             CLAIM_KEY,
             {
                 "key": key,
@@ -246,7 +246,8 @@ async def _claim(
     if claimed is not None:
         return Claim(key, claimed, attempt=1)
 
-    async with session.begin():
+    # A key seen before: a replay, a conflict, or a claim left unfinished (rare paths).
+    async with database.sessionmaker() as session, session.begin():
         record = await session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == key))
         if record is None:  # its request failed and freed the key a moment ago
             raise IdempotencyKeyInProgress
@@ -311,7 +312,7 @@ def _held(claim: Claim, state: str) -> Any:
 
 
 async def persist(
-    session: AsyncSession, claim: Claim, request: OrderRequest, quote: dict[str, Any]
+    database: Database, claim: Claim, request: OrderRequest, quote: dict[str, Any]
 ) -> Order:
     """Store the order and complete its claim in one transaction, if the claim is still ours.
 
@@ -319,8 +320,8 @@ async def persist(
     """
     order = order_from_quote(claim.order_id, request, quote)
     lines = order.lines
-    async with single_statement(session):
-        created_at = await session.scalar(
+    async with database.statement() as connection:
+        created_at = await connection.scalar(
             PERSIST_ORDER,
             {
                 "key": claim.key,
@@ -376,7 +377,7 @@ PERSIST_ORDER = text(
 
 
 async def _compensate(
-    session: AsyncSession, inventory: InventoryClient, claim: Claim, release: bool
+    database: Database, inventory: InventoryClient, claim: Claim, release: bool
 ) -> None:
     """Give the stock back and free the key, unless the claim is no longer ours.
 
@@ -384,16 +385,18 @@ async def _compensate(
     """
     try:
         if release:
-            await release_claim(session, inventory, claim)
+            await release_claim(database, inventory, claim)
         else:
-            async with session.begin():
-                await session.execute(delete(IdempotencyRecord).where(_held(claim, "in_progress")))
+            async with database.statement() as connection:
+                await connection.execute(
+                    delete(IdempotencyRecord).where(_held(claim, "in_progress"))
+                )
     except Exception:
         log.exception("could not compensate order %s; recovery will", claim.order_id)
 
 
 async def release_claim(
-    session: AsyncSession, inventory: InventoryClient, claim: Claim, state: str = "in_progress"
+    database: Database, inventory: InventoryClient, claim: Claim, state: str = "in_progress"
 ) -> bool:
     """The saga backwards: release the order's reservation, then free the key.
 
@@ -403,8 +406,8 @@ async def release_claim(
     claim then stays `releasing` for recovery.
     """
     if state == "in_progress":
-        async with session.begin():
-            marked = await session.scalar(
+        async with database.statement() as connection:
+            marked = await connection.scalar(
                 update(IdempotencyRecord)
                 .where(_held(claim, "in_progress"))
                 .values(state="releasing", claimed_at=func.now())
@@ -414,8 +417,8 @@ async def release_claim(
             return False
     # Idempotent, and it leaves a tombstone: a reservation of ours still on its way is refused.
     await inventory.release(claim.order_id)
-    async with session.begin():
-        await session.execute(delete(IdempotencyRecord).where(_held(claim, "releasing")))
+    async with database.statement() as connection:
+        await connection.execute(delete(IdempotencyRecord).where(_held(claim, "releasing")))
     return True
 
 
@@ -427,7 +430,7 @@ async def _select_order(session: AsyncSession, order_id: uuid.UUID) -> Order | N
 
 
 async def get_order_detail(
-    session: AsyncSession,
+    database: Database,
     inventory: InventoryClient,
     pricing: PricingClient,
     order_id: uuid.UUID,
@@ -435,7 +438,7 @@ async def get_order_detail(
 ) -> OrderDetail | None:
     """The order with live stock and prices, fetched from both services concurrently
     (one after the other under the sequential-fanout scenario)."""
-    rows = await _read_order(session, order_id)
+    rows = await _read_order(database, order_id)
     if not rows:
         return None
     skus = [row.sku for row in rows]
@@ -506,14 +509,14 @@ def _order_with_lines() -> Select[Any]:
 ORDER_WITH_LINES = _order_with_lines()
 
 
-async def _read_order(session: AsyncSession, order_id: uuid.UUID) -> list[Row[Any]]:
+async def _read_order(database: Database, order_id: uuid.UUID) -> list[Row[Any]]:
     """An order and its lines in one statement, one row per line (every order has one).
 
     Core, not the ORM: the rows go straight into the response model, so loading entities
     into the session (identity map, a second query for the lines) would be pure cost.
     """
-    async with single_statement(session):
-        return list(await session.execute(ORDER_WITH_LINES, {"order_id": order_id}))
+    async with database.statement() as connection:
+        return list(await connection.execute(ORDER_WITH_LINES, {"order_id": order_id}))
 
 
 async def list_orders(

@@ -28,13 +28,13 @@ from fastapi import FastAPI
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from sqlalchemy import Row, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from order import orders
 from order.clients import InventoryClient, PricingClient
 from order.models import IdempotencyRecord
 from order.schemas import OrderRequest
 from order.settings import OrderSettings
+from shopkit.db import Database
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -75,7 +75,7 @@ meter.create_observable_gauge(
 
 
 async def recover_claims(
-    sessionmaker: async_sessionmaker[AsyncSession],
+    database: Database,
     inventory: InventoryClient,
     pricing: PricingClient,
     lease_seconds: float,
@@ -85,7 +85,7 @@ async def recover_claims(
 
     Returns how many were taken over.
     """
-    async with sessionmaker() as session, session.begin():
+    async with database.transaction() as connection:
         stale = (
             select(IdempotencyRecord.key)
             .where(UNFINISHED)
@@ -95,7 +95,7 @@ async def recover_claims(
             .with_for_update(skip_locked=True)
         )
         taken = (
-            await session.execute(
+            await connection.execute(
                 update(IdempotencyRecord)
                 .where(IdempotencyRecord.key.in_(stale.scalar_subquery()))
                 .values(claimed_at=func.now(), attempt=IdempotencyRecord.attempt + 1)
@@ -109,7 +109,7 @@ async def recover_claims(
                 )
             )
         ).all()
-        age = await session.scalar(
+        age = await connection.scalar(
             select(
                 func.extract("epoch", func.now() - func.min(IdempotencyRecord.created_at))
             ).where(UNFINISHED)
@@ -121,15 +121,15 @@ async def recover_claims(
     slots = asyncio.Semaphore(CONCURRENCY)
 
     async def recover(row: Row[Any]) -> None:
-        async with slots, sessionmaker() as own_session:
-            await _recover(own_session, inventory, pricing, row)
+        async with slots:
+            await _recover(database, inventory, pricing, row)
 
     await asyncio.gather(*(recover(row) for row in taken))
     return len(taken)
 
 
 async def _recover(
-    session: AsyncSession,
+    database: Database,
     inventory: InventoryClient,
     pricing: PricingClient,
     row: Row[Any],
@@ -145,7 +145,7 @@ async def _recover(
             "recovery.claim_age_s": round(float(age), 3),
         },
     ) as span:
-        outcome = await _forward_or_back(session, inventory, pricing, claim, state, request)
+        outcome = await _forward_or_back(database, inventory, pricing, claim, state, request)
         span.set_attribute("recovery.outcome", outcome)
         if outcome == "failed":
             span.set_status(trace.StatusCode.ERROR)
@@ -154,7 +154,7 @@ async def _recover(
 
 
 async def _forward_or_back(
-    session: AsyncSession,
+    database: Database,
     inventory: InventoryClient,
     pricing: PricingClient,
     claim: orders.Claim,
@@ -175,7 +175,7 @@ async def _forward_or_back(
                 if isinstance(outcome, BaseException):
                     raise outcome
             assert isinstance(quote, dict)
-            orders.count_placed(await orders.persist(session, claim, order_request, quote))
+            orders.count_placed(await orders.persist(database, claim, order_request, quote))
             return "completed"
         except orders.ClaimTakenOver:
             return "superseded"
@@ -183,7 +183,7 @@ async def _forward_or_back(
             # Out of stock, a tombstoned reservation, a dependency down: give the stock back.
             log.info("order %s cannot go forward (%r); releasing it", claim.order_id, exc)
     try:
-        if not await orders.release_claim(session, inventory, claim, state):
+        if not await orders.release_claim(database, inventory, claim, state):
             return "superseded"
     except Exception:
         log.exception("could not release order %s; the next lease retries", claim.order_id)
@@ -203,7 +203,7 @@ async def run_recovery(app: FastAPI) -> None:
         started = time.monotonic()
         try:
             taken = await recover_claims(
-                app.state.sessionmaker,
+                app.state.database,
                 inventory,
                 pricing,
                 settings.idempotency_claim_ttl_seconds,

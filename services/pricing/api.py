@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Query
 from pricing import catalog
 from pricing.schemas import Price, PriceList, PriceUpdate, Quote, QuoteRequest
 from shopkit.auth import AdminDep
-from shopkit.db import SessionDep
+from shopkit.db import DatabaseDep, SessionDep
 from shopkit.problems import Problem
 from shopkit.types import MAX_ITEMS, Sku
 
@@ -16,15 +16,15 @@ router = APIRouter(tags=["pricing"])
 
 @router.get("/prices", summary="Prices of several SKUs (unknown SKUs are left out)")
 async def list_prices(
-    session: SessionDep,
+    database: DatabaseDep,
     sku: Annotated[list[Sku], Query(min_length=1, max_length=MAX_ITEMS)],
 ) -> PriceList:
-    return PriceList(items=await catalog.get_prices(session, sku))
+    return PriceList(items=await catalog.get_prices(database, sku))
 
 
 @router.get("/prices/{sku}", responses={404: {"description": "Unknown SKU"}})
-async def get_price(session: SessionDep, sku: Annotated[Sku, Path()]) -> Price:
-    prices = await catalog.get_prices(session, [sku])
+async def get_price(database: DatabaseDep, sku: Annotated[Sku, Path()]) -> Price:
+    prices = await catalog.get_prices(database, [sku])
     if not prices:
         raise Problem(404, "unknown-sku", "Unknown SKU", f"no price for {sku}", sku=sku)
     return prices[0]
@@ -40,9 +40,9 @@ async def put_price(session: SessionDep, sku: Annotated[Sku, Path()], body: Pric
     responses={422: {"description": "Unknown SKUs or mixed currencies"}},
     summary="Price a basket: lines, subtotal, discount and total (nothing is stored)",
 )
-async def create_quote(session: SessionDep, body: QuoteRequest) -> Quote:
+async def create_quote(database: DatabaseDep, body: QuoteRequest) -> Quote:
     try:
-        return await catalog.quote(session, body.items)
+        return await catalog.quote(database, body.items)
     except catalog.UnknownSkus as exc:
         raise Problem(
             422,

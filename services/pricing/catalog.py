@@ -4,14 +4,14 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from opentelemetry import trace
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import String, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricing.models import Product, Promotion
 from pricing.quotes import build_quote, price_line
 from pricing.schemas import Price, PriceUpdate, Quote
-from shopkit.db import single_statement
+from shopkit.db import Database
 from shopkit.types import LineItem
 
 SEED_CURRENCY = "EUR"
@@ -29,14 +29,33 @@ class MixedCurrencies(Exception):
     pass
 
 
-async def get_prices(session: AsyncSession, skus: Sequence[str]) -> list[Price]:
-    product = Product.__table__.c  # columns, not entities: nothing here is changed
-    async with single_statement(session):
-        rows = await session.execute(
-            select(product.sku, product.name, product.unit_price, product.currency)
-            .where(product.sku.in_(skus))
-            .order_by(product.sku)
-        )
+# Columns, not entities: the reads only read them, so the ORM's identity map and instance
+# bookkeeping would be pure cost. The SKUs travel as one array (`= ANY`), not as `IN (...)`:
+# an IN list is rendered into the SQL anew for every call. Both statements are built once.
+_product, _promotion = Product.__table__.c, Promotion.__table__.c
+_SKUS = bindparam("skus", type_=ARRAY(String))
+PRICES = (
+    select(_product.sku, _product.name, _product.unit_price, _product.currency)
+    .where(_product.sku == any_(_SKUS))
+    .order_by(_product.sku)
+)
+# Products joined with their promotions: a basket priced in one query.
+QUOTE_ROWS = (
+    select(
+        _product.sku,
+        _product.unit_price,
+        _product.currency,
+        _promotion.percent_off,
+        _promotion.min_quantity,
+    )
+    .outerjoin_from(Product.__table__, Promotion.__table__, _promotion.sku == _product.sku)
+    .where(_product.sku == any_(_SKUS))
+)
+
+
+async def get_prices(database: Database, skus: Sequence[str]) -> list[Price]:
+    async with database.statement() as connection:
+        rows = await connection.execute(PRICES, {"skus": list(skus)})
         return [
             Price(sku=sku, name=name, unit_price=unit_price, currency=currency)
             for sku, name, unit_price, currency in rows
@@ -56,32 +75,19 @@ async def set_price(session: AsyncSession, sku: str, update: PriceUpdate) -> Pri
     return Price(sku=sku, **values)
 
 
-async def quote(session: AsyncSession, items: Sequence[LineItem]) -> Quote:
+async def quote(database: Database, items: Sequence[LineItem]) -> Quote:
     """Price a basket in one query (products joined with their promotions)."""
     with tracer.start_as_current_span(
         "calculate-quote", attributes={"order.item_count": len(items)}
     ) as span:
-        result = await _quote(session, items)
+        result = await _quote(database, items)
         span.set_attributes({"order.total": str(result.total), "order.currency": result.currency})
         return result
 
 
-async def _quote(session: AsyncSession, items: Sequence[LineItem]) -> Quote:
-    # Columns, not entities: the quote only reads them, so the ORM's identity map and
-    # instance bookkeeping would be pure cost.
-    product, promotion = Product.__table__.c, Promotion.__table__.c
-    async with single_statement(session):
-        rows = await session.execute(
-            select(
-                product.sku,
-                product.unit_price,
-                product.currency,
-                promotion.percent_off,
-                promotion.min_quantity,
-            )
-            .outerjoin_from(Product.__table__, Promotion.__table__, promotion.sku == product.sku)
-            .where(product.sku.in_([i.sku for i in items]))
-        )
+async def _quote(database: Database, items: Sequence[LineItem]) -> Quote:
+    async with database.statement() as connection:
+        rows = await connection.execute(QUOTE_ROWS, {"skus": [i.sku for i in items]})
         found = {row.sku: row for row in rows}
     unknown = [(n, i.sku) for n, i in enumerate(items) if i.sku not in found]
     if unknown:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from shopkit import health
-from shopkit.db import create_engine, create_sessionmaker
+from shopkit.db import Database, create_engine
 from shopkit.http import create_http_client
 from shopkit.limits import BodySizeLimit
 from shopkit.problems import install_problem_handlers
@@ -42,8 +42,7 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings, application_name=name)
         telemetry.instrument_engine(engine)
-        app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.database = Database(engine)
         http = None
         if isinstance(settings, ClientSettings):
             http = create_http_client(settings)

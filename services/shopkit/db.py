@@ -1,13 +1,14 @@
-"""The async engine, sessions, and the schema-per-service metadata."""
+"""The async engine, connections and sessions, and the schema-per-service metadata."""
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -64,26 +65,51 @@ def discard_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         raise DisconnectionError("the server closed this pooled connection")
 
 
-@asynccontextmanager
-async def single_statement(session: AsyncSession) -> AsyncIterator[AsyncSession]:
-    """For work that is one statement, a read: no BEGIN and COMMIT around it.
-
-    One statement is atomic on its own; the explicit transaction would add two round
-    trips. Must be the session's first use since its last commit.
-    """
-    async with session.begin():
-        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        yield session
-
-
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+class Database:
+    """A service's database: Core statements on pooled connections, and ORM sessions.
+
+    The request paths run Core statements on a connection. An ORM session costs about
+    0.3 ms of CPU more per statement (its transaction, the ORM's compile step, the result's
+    bookkeeping; docs/benchmarks.md) and buys nothing for statements that read or write
+    rows rather than entities. Sessions serve the work that loads entities.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessionmaker = create_sessionmaker(engine)
+        # The same pool: a connection is switched to autocommit while checked out through
+        # here, and back on return (a flag of the driver on asyncpg: no round trip).
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    def statement(self) -> AsyncConnection:
+        """A connection for work that is one statement: no BEGIN and COMMIT around it.
+
+        One statement is atomic on its own; an explicit transaction would add two round
+        trips. Use as `async with database.statement() as connection:`.
+        """
+        return self._autocommit.connect()
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection in a transaction, committed at the end of the block, rolled back
+        if the block raises."""
+        return self.engine.begin()
+
+
+async def get_database(request: Request) -> Database:
+    """`async def`, or FastAPI would run it in its thread pool: a thread hop per request."""
+    database: Database = request.app.state.database
+    return database
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
+    database: Database = request.app.state.database
+    async with database.sessionmaker() as session:
         yield session
 
 
+DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -4,8 +4,8 @@ import asyncio
 
 from fastapi import APIRouter, Request
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shopkit.db import Database
 from shopkit.problems import DependencyUnavailable
 
 router = APIRouter(tags=["health"])
@@ -24,9 +24,9 @@ async def healthz() -> dict[str, str]:
     responses={503: {"description": "The database is unreachable"}},
 )
 async def readyz(request: Request) -> dict[str, str]:
-    engine: AsyncEngine = request.app.state.engine
+    database: Database = request.app.state.database
     try:
-        async with asyncio.timeout(READY_TIMEOUT_SECONDS), engine.connect() as connection:
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS), database.statement() as connection:
             await connection.execute(text("SELECT 1"))
     except Exception as exc:  # any failure to reach the database means "not ready"
         raise DependencyUnavailable("database", type(exc).__name__) from exc

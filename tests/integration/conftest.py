@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from shopctl.postgres import LocalPostgres
-from shopkit.db import create_sessionmaker
+from shopkit.db import Database
 from tests.conftest import create_database
 
 TABLES = (
@@ -35,10 +35,15 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+async def database(engine: AsyncEngine) -> Database:
     async with engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {TABLES}"))
-    return create_sessionmaker(engine)
+    return Database(engine)
+
+
+@pytest.fixture
+def sessions(database: Database) -> async_sessionmaker[AsyncSession]:
+    return database.sessionmaker
 
 
 @pytest.fixture

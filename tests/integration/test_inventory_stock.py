@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inventory import stock
 from inventory.models import Reservation, Stock
+from shopkit.db import Database
 from shopkit.types import LineItem
 
 
@@ -18,87 +19,96 @@ def items(*pairs: tuple[str, int]) -> list[LineItem]:
     return [LineItem(sku=sku, quantity=quantity) for sku, quantity in pairs]
 
 
-async def test_reservation_takes_every_item(session: AsyncSession) -> None:
+async def test_reservation_takes_every_item(database: Database, session: AsyncSession) -> None:
     await stock.seed_stock(session, products=2, available=10)
     order = uuid.uuid4()
 
-    created = await stock.reserve(session, order, items(("SKU-00001", 3), ("SKU-00002", 10)))
+    created = await stock.reserve(database, order, items(("SKU-00001", 3), ("SKU-00002", 10)))
 
     assert created is True
-    assert await stock.get_levels(session, ["SKU-00001", "SKU-00002"]) == {
+    assert await stock.get_levels(database, ["SKU-00001", "SKU-00002"]) == {
         "SKU-00001": 7,
         "SKU-00002": 0,
     }
 
 
-async def test_one_short_item_reserves_nothing(session: AsyncSession) -> None:
+async def test_one_short_item_reserves_nothing(database: Database, session: AsyncSession) -> None:
     await stock.seed_stock(session, products=2, available=5)
 
     with pytest.raises(stock.OutOfStock) as refused:
-        await stock.reserve(session, uuid.uuid4(), items(("SKU-00001", 5), ("SKU-00002", 6)))
+        await stock.reserve(database, uuid.uuid4(), items(("SKU-00001", 5), ("SKU-00002", 6)))
 
     assert [(s.sku, s.requested, s.available) for s in refused.value.shortages] == [
         ("SKU-00002", 6, 5)
     ]
-    assert await stock.get_levels(session, ["SKU-00001", "SKU-00002"]) == {
+    assert await stock.get_levels(database, ["SKU-00001", "SKU-00002"]) == {
         "SKU-00001": 5,
         "SKU-00002": 5,
     }
     assert (await session.scalar(select(func.count(Reservation.order_id)))) == 0
 
 
-async def test_unknown_sku_is_short_with_nothing_available(session: AsyncSession) -> None:
+async def test_unknown_sku_is_short_with_nothing_available(
+    database: Database, session: AsyncSession
+) -> None:
     with pytest.raises(stock.OutOfStock) as refused:
-        await stock.reserve(session, uuid.uuid4(), items(("NOPE-1", 1)))
+        await stock.reserve(database, uuid.uuid4(), items(("NOPE-1", 1)))
     assert refused.value.shortages[0].available == 0
 
 
-async def test_repeating_a_reservation_takes_stock_once(session: AsyncSession) -> None:
+async def test_repeating_a_reservation_takes_stock_once(
+    database: Database, session: AsyncSession
+) -> None:
     await stock.seed_stock(session, products=1, available=10)
     order = uuid.uuid4()
 
-    first = await stock.reserve(session, order, items(("SKU-00001", 4)))
-    again = await stock.reserve(session, order, items(("SKU-00001", 4)))
+    first = await stock.reserve(database, order, items(("SKU-00001", 4)))
+    again = await stock.reserve(database, order, items(("SKU-00001", 4)))
 
     assert (first, again) == (True, False)
-    assert await stock.get_levels(session, ["SKU-00001"]) == {"SKU-00001": 6}
+    assert await stock.get_levels(database, ["SKU-00001"]) == {"SKU-00001": 6}
 
 
-async def test_same_order_with_other_items_conflicts(session: AsyncSession) -> None:
+async def test_same_order_with_other_items_conflicts(
+    database: Database, session: AsyncSession
+) -> None:
     await stock.seed_stock(session, products=1, available=10)
     order = uuid.uuid4()
-    await stock.reserve(session, order, items(("SKU-00001", 4)))
+    await stock.reserve(database, order, items(("SKU-00001", 4)))
 
     with pytest.raises(stock.ReservationConflict):
-        await stock.reserve(session, order, items(("SKU-00001", 5)))
-    assert await stock.get_levels(session, ["SKU-00001"]) == {"SKU-00001": 6}
+        await stock.reserve(database, order, items(("SKU-00001", 5)))
+    assert await stock.get_levels(database, ["SKU-00001"]) == {"SKU-00001": 6}
 
 
-async def test_release_gives_stock_back_once(session: AsyncSession) -> None:
+async def test_release_gives_stock_back_once(database: Database, session: AsyncSession) -> None:
     await stock.seed_stock(session, products=1, available=10)
     order = uuid.uuid4()
-    await stock.reserve(session, order, items(("SKU-00001", 4)))
+    await stock.reserve(database, order, items(("SKU-00001", 4)))
 
-    await stock.release(session, order)
-    await stock.release(session, order)
+    await stock.release(database, order)
+    await stock.release(database, order)
 
-    assert await stock.get_levels(session, ["SKU-00001"]) == {"SKU-00001": 10}
+    assert await stock.get_levels(database, ["SKU-00001"]) == {"SKU-00001": 10}
     reservation = await stock.get_reservation(session, order)
     assert reservation is not None and reservation.status == "released"
 
 
-async def test_a_reservation_arriving_after_its_release_is_refused(session: AsyncSession) -> None:
+async def test_a_reservation_arriving_after_its_release_is_refused(
+    database: Database, session: AsyncSession
+) -> None:
     await stock.seed_stock(session, products=1, available=10)
     order = uuid.uuid4()
 
-    await stock.release(session, order)  # compensation overtook a slow reservation request
+    await stock.release(database, order)  # compensation overtook a slow reservation request
     with pytest.raises(stock.ReservationConflict):
-        await stock.reserve(session, order, items(("SKU-00001", 4)))
+        await stock.reserve(database, order, items(("SKU-00001", 4)))
 
-    assert await stock.get_levels(session, ["SKU-00001"]) == {"SKU-00001": 10}
+    assert await stock.get_levels(database, ["SKU-00001"]) == {"SKU-00001": 10}
 
 
 async def test_concurrent_reservations_never_oversell(
+    database: Database,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session:
@@ -107,24 +117,23 @@ async def test_concurrent_reservations_never_oversell(
     async def attempt(n: int) -> bool:
         # Two SKUs in alternating order: a lock-order bug would deadlock here.
         pairs = [("SKU-00001", 1), ("SKU-00002", 1)]
-        async with sessions() as session:
-            try:
-                await stock.reserve(session, uuid.uuid4(), items(*pairs[:: 1 if n % 2 else -1]))
-            except stock.OutOfStock:
-                return False
-            return True
+        try:
+            await stock.reserve(database, uuid.uuid4(), items(*pairs[:: 1 if n % 2 else -1]))
+        except stock.OutOfStock:
+            return False
+        return True
 
     outcomes = await asyncio.gather(*(attempt(n) for n in range(50)))
 
     assert outcomes.count(True) == 20
-    async with sessions() as session:
-        assert await stock.get_levels(session, ["SKU-00001", "SKU-00002"]) == {
-            "SKU-00001": 0,
-            "SKU-00002": 0,
-        }
+    assert await stock.get_levels(database, ["SKU-00001", "SKU-00002"]) == {
+        "SKU-00001": 0,
+        "SKU-00002": 0,
+    }
 
 
 async def test_concurrent_reserve_and_release_balance_out(
+    database: Database,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session:
@@ -132,15 +141,13 @@ async def test_concurrent_reserve_and_release_balance_out(
     orders = [uuid.uuid4() for _ in range(30)]
 
     async def reserve_then_release(order: uuid.UUID) -> None:
-        async with sessions() as session:
-            with contextlib.suppress(stock.OutOfStock):
-                await stock.reserve(session, order, items(("SKU-00001", 1)))
-            await stock.release(session, order)
+        with contextlib.suppress(stock.OutOfStock):
+            await stock.reserve(database, order, items(("SKU-00001", 1)))
+        await stock.release(database, order)
 
     await asyncio.gather(*(reserve_then_release(order) for order in orders))
 
-    async with sessions() as session:
-        assert await stock.get_levels(session, ["SKU-00001"]) == {"SKU-00001": 5}
+    assert await stock.get_levels(database, ["SKU-00001"]) == {"SKU-00001": 5}
 
 
 async def test_the_database_refuses_negative_stock(session: AsyncSession) -> None:

@@ -14,6 +14,7 @@ from order.clients import InventoryClient
 from order.models import IdempotencyRecord, Order, OrderLine
 from order.schemas import OrderRequest
 from order.settings import OrderSettings
+from shopkit.db import Database
 
 
 async def _store(session: AsyncSession, customer: str, created_at: datetime) -> uuid.UUID:
@@ -71,18 +72,20 @@ def test_a_forged_cursor_is_refused(cursor: str) -> None:
         orders.decode_cursor(cursor)
 
 
-async def test_a_stale_claim_is_taken_over_with_the_same_order_id(session: AsyncSession) -> None:
+async def test_a_stale_claim_is_taken_over_with_the_same_order_id(
+    database: Database, session: AsyncSession
+) -> None:
     request = OrderRequest.model_validate(
         {"customer_id": "c1", "items": [{"sku": "SKU-00001", "quantity": 1}]}
     )
     other = request.model_copy(update={"customer_id": "c2"})
-    claim = await orders._claim(session, "key-1", request, ttl_seconds=30)
+    claim = await orders._claim(database, "key-1", request, ttl_seconds=30)
     assert isinstance(claim, orders.Claim) and claim.attempt == 1
 
     with pytest.raises(orders.IdempotencyKeyInProgress):
-        await orders._claim(session, "key-1", request, ttl_seconds=30)
+        await orders._claim(database, "key-1", request, ttl_seconds=30)
     with pytest.raises(orders.IdempotencyKeyReused):
-        await orders._claim(session, "key-1", other, ttl_seconds=30)
+        await orders._claim(database, "key-1", other, ttl_seconds=30)
 
     async with session.begin():  # as if its process died a minute ago
         await session.execute(
@@ -90,7 +93,7 @@ async def test_a_stale_claim_is_taken_over_with_the_same_order_id(session: Async
             .where(IdempotencyRecord.key == "key-1")
             .values(claimed_at=datetime.now(UTC) - timedelta(minutes=1))
         )
-    taken_over = await orders._claim(session, "key-1", request, ttl_seconds=30)
+    taken_over = await orders._claim(database, "key-1", request, ttl_seconds=30)
     # The same order id, so its reservation is found again; the next attempt, so the
     # request that died, were it only slow, is fenced out.
     assert taken_over == orders.Claim("key-1", claim.order_id, attempt=2)
@@ -113,11 +116,13 @@ QUOTE = {
 }
 
 
-async def test_a_fenced_out_attempt_can_neither_store_nor_release(session: AsyncSession) -> None:
+async def test_a_fenced_out_attempt_can_neither_store_nor_release(
+    database: Database, session: AsyncSession
+) -> None:
     request = OrderRequest.model_validate(
         {"customer_id": "c1", "items": [{"sku": "SKU-00001", "quantity": 1}]}
     )
-    first = await orders._claim(session, "key-fenced", request, ttl_seconds=30)
+    first = await orders._claim(database, "key-fenced", request, ttl_seconds=30)
     assert isinstance(first, orders.Claim)
     async with session.begin():  # recovery took it over
         await session.execute(
@@ -126,7 +131,7 @@ async def test_a_fenced_out_attempt_can_neither_store_nor_release(session: Async
             .values(attempt=IdempotencyRecord.attempt + 1)
         )
     with pytest.raises(orders.ClaimTakenOver):
-        await orders.persist(session, first, request, QUOTE)
+        await orders.persist(database, first, request, QUOTE)
     async with session.begin():
         assert await session.get(Order, first.order_id) is None
 
@@ -134,13 +139,13 @@ async def test_a_fenced_out_attempt_can_neither_store_nor_release(session: Async
     settings = OrderSettings(http_attempts=1)
     async with httpx.AsyncClient() as http:
         nowhere = InventoryClient("inventory", "http://127.0.0.1:9", http, settings)
-        assert await orders.release_claim(session, nowhere, first) is False
+        assert await orders.release_claim(database, nowhere, first) is False
 
         current = orders.Claim("key-fenced", first.order_id, attempt=2)
-        order = await orders.persist(session, current, request, QUOTE)
+        order = await orders.persist(database, current, request, QUOTE)
         assert order.id == first.order_id
         # Completed: no one may release it any more, not even the holder of the attempt.
-        assert await orders.release_claim(session, nowhere, current) is False
+        assert await orders.release_claim(database, nowhere, current) is False
     async with session.begin():
         record = await session.get(IdempotencyRecord, "key-fenced")
         assert record is not None and (record.state, record.attempt) == ("completed", 2)

@@ -7,15 +7,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricing import catalog
 from pricing.schemas import PriceUpdate
+from shopkit.db import Database
 from shopkit.types import LineItem
 
 
-async def test_quote_applies_seeded_promotions(session: AsyncSession) -> None:
+async def test_quote_applies_seeded_promotions(database: Database, session: AsyncSession) -> None:
     await catalog.seed_catalog(session, products=10)
     price = catalog.seed_price(10)
 
     quote = await catalog.quote(
-        session, [LineItem(sku="SKU-00010", quantity=3), LineItem(sku="SKU-00001", quantity=1)]
+        database, [LineItem(sku="SKU-00010", quantity=3), LineItem(sku="SKU-00001", quantity=1)]
     )
 
     promoted, plain = quote.lines
@@ -25,21 +26,25 @@ async def test_quote_applies_seeded_promotions(session: AsyncSession) -> None:
     assert quote.currency == "EUR"
 
 
-async def test_seed_is_deterministic_and_repeatable(session: AsyncSession) -> None:
+async def test_seed_is_deterministic_and_repeatable(
+    database: Database, session: AsyncSession
+) -> None:
     await catalog.seed_catalog(session, products=5)
-    first = await catalog.get_prices(session, [f"SKU-{n:05d}" for n in range(1, 6)])
+    first = await catalog.get_prices(database, [f"SKU-{n:05d}" for n in range(1, 6)])
     await catalog.seed_catalog(session, products=5)
-    second = await catalog.get_prices(session, [f"SKU-{n:05d}" for n in range(1, 6)])
+    second = await catalog.get_prices(database, [f"SKU-{n:05d}" for n in range(1, 6)])
 
     assert first == second
     assert [p.unit_price for p in first] == [catalog.seed_price(n) for n in range(1, 6)]
 
 
-async def test_unknown_skus_are_reported_by_position(session: AsyncSession) -> None:
+async def test_unknown_skus_are_reported_by_position(
+    database: Database, session: AsyncSession
+) -> None:
     await catalog.seed_catalog(session, products=1)
     with pytest.raises(catalog.UnknownSkus) as refused:
         await catalog.quote(
-            session,
+            database,
             [
                 LineItem(sku="NOPE-1", quantity=1),
                 LineItem(sku="SKU-00001", quantity=1),
@@ -49,7 +54,7 @@ async def test_unknown_skus_are_reported_by_position(session: AsyncSession) -> N
     assert refused.value.positions == [(0, "NOPE-1"), (2, "NOPE-2")]
 
 
-async def test_mixed_currencies_are_refused(session: AsyncSession) -> None:
+async def test_mixed_currencies_are_refused(database: Database, session: AsyncSession) -> None:
     await catalog.set_price(
         session, "USD-1", PriceUpdate(name="a", unit_price=Decimal("1"), currency="USD")
     )
@@ -58,5 +63,5 @@ async def test_mixed_currencies_are_refused(session: AsyncSession) -> None:
     )
     with pytest.raises(catalog.MixedCurrencies):
         await catalog.quote(
-            session, [LineItem(sku="USD-1", quantity=1), LineItem(sku="EUR-1", quantity=1)]
+            database, [LineItem(sku="USD-1", quantity=1), LineItem(sku="EUR-1", quantity=1)]
         )

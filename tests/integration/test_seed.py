@@ -11,6 +11,7 @@ from pricing import catalog
 from pricing.models import Product, Promotion
 from pricing.schemas import PriceUpdate
 from shopctl.cli import seed_all
+from shopkit.db import Database
 
 SKUS = [f"SKU-{n:05d}" for n in range(1, 11)]
 
@@ -27,7 +28,7 @@ async def test_seed_fills_empty_tables(
 
 
 async def test_reseeding_keeps_the_shops_stock_and_prices(
-    database_url: str, sessions: async_sessionmaker[AsyncSession]
+    database: Database, database_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await seed_all(database_url, products=10, stock=7)
     async with sessions() as session:
@@ -40,9 +41,8 @@ async def test_reseeding_keeps_the_shops_stock_and_prices(
 
     assert await seed_all(database_url, products=10, stock=1_000) == (False, False)
 
-    async with sessions() as session:
-        levels = await stock.get_levels(session, SKUS)
-        prices = await catalog.get_prices(session, SKUS)
+    levels = await stock.get_levels(database, SKUS)
+    prices = await catalog.get_prices(database, SKUS)
     assert levels == {"SKU-00001": 2} | {sku: 7 for sku in SKUS[1:]}
     assert [(p.sku, p.name, p.unit_price) for p in prices[:2]] == [
         ("SKU-00001", "Product 00001", catalog.seed_price(1)),
@@ -51,7 +51,7 @@ async def test_reseeding_keeps_the_shops_stock_and_prices(
 
 
 async def test_each_service_seeds_its_own_empty_table(
-    database_url: str, sessions: async_sessionmaker[AsyncSession]
+    database: Database, database_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     # An operator's own catalogue (one product, priced by hand) and no stock yet.
     async with sessions() as session:
@@ -61,6 +61,5 @@ async def test_each_service_seeds_its_own_empty_table(
 
     assert await seed_all(database_url, products=3, stock=5) == (False, True)
 
-    async with sessions() as session:
-        assert [p.sku for p in await catalog.get_prices(session, ["OWN-1", *SKUS])] == ["OWN-1"]
-        assert await stock.get_levels(session, SKUS) == {sku: 5 for sku in SKUS[:3]}
+    assert [p.sku for p in await catalog.get_prices(database, ["OWN-1", *SKUS])] == ["OWN-1"]
+    assert await stock.get_levels(database, SKUS) == {sku: 5 for sku in SKUS[:3]}

@@ -3,14 +3,14 @@
 Flask under gunicorn sync workers (one request at a time per process), `requests` to call
 inventory and pricing one after the other, SQLAlchemy on psycopg 3 (a blocking driver).
 Everything else is kept equal so the comparison measures the design, not the shortcuts: the
-same tables (order.models, migrated by `shopctl db upgrade`), the same SQL, the same
-Idempotency-Key claim and compensation, the same pydantic validation and response bodies,
+same tables (order.models, migrated by `shopctl db upgrade`), the same SQL statements run the
+same way (Core, one-statement work in autocommit), the same Idempotency-Key claim and
+compensation, the same pydantic validation and response bodies,
 and the same OpenTelemetry set-up (OTEL_* variables, server, client and database spans).
 
 Run: gunicorn --workers 5 'bench.syncshop.app:create_app()' with the order service's env.
 """
 
-import hashlib
 import json
 import os
 import uuid
@@ -32,13 +32,21 @@ from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from pydantic import ValidationError
-from sqlalchemy import create_engine, delete, event, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import create_engine, delete, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from order.models import IdempotencyRecord, Order
-from order.orders import ORDER_WITH_LINES, order_detail, order_from_quote
+from order.orders import (
+    CLAIM_KEY,
+    ORDER_WITH_LINES,
+    PERSIST_ORDER,
+    Claim,
+    claim_parameters,
+    order_detail,
+    order_from_quote,
+    persist_parameters,
+)
 from order.schemas import OrderOut, OrderRequest
 from order.settings import OrderSettings
 from shopkit.db import discard_closed
@@ -60,6 +68,7 @@ def create_app() -> Flask:
         pool_pre_ping=False,  # as the async services (shopkit.db): no round trip per checkout
     )
     event.listen(engine, "checkout", discard_closed)
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")  # as shopkit.db.Database
     sessions = sessionmaker(engine, expire_on_commit=False)
     http = requests.Session()
     timeout = (settings.http_connect_timeout_seconds, settings.http_timeout_seconds)
@@ -89,37 +98,40 @@ def create_app() -> Flask:
         if not key:
             return _problem(422, "Idempotency-Key header missing")
         items = [item.model_dump() for item in body.items]
-        with sessions() as session:
-            claimed = _claim(session, key, hashlib.sha256(body.model_dump_json().encode()))
-            if isinstance(claimed, Order):
-                return _json(OrderOut.model_validate(claimed).model_dump_json(), 201)
-            if claimed is None:
-                return _problem(409, "a request with this Idempotency-Key is in progress")
-            order_id = claimed
-            reserved = False
-            try:
-                # One call after the other: a sync worker can wait for only one thing at a time.
-                quote = call("POST", f"{settings.pricing_url}/quotes", json={"items": items}).json()
-                call(
-                    "POST",
-                    f"{settings.inventory_url}/reservations",
-                    json={"order_id": str(order_id), "items": items},
-                )
-                reserved = True
-                with tracer.start_as_current_span("persist-order"):
-                    order = _persist(session, key, order_id, body, quote)
-            except Exception:
-                with tracer.start_as_current_span("compensate-order"):
-                    if reserved:
-                        http.delete(f"{settings.inventory_url}/reservations/{order_id}")
-                    with session.begin():
-                        session.execute(
-                            delete(IdempotencyRecord).where(
-                                IdempotencyRecord.key == key,
-                                IdempotencyRecord.state == "in_progress",
-                            )
+        claimed = _claim(autocommit, sessions, key, body)
+        if isinstance(claimed, Order):
+            return _json(OrderOut.model_validate(claimed).model_dump_json(), 201)
+        if claimed is None:
+            return _problem(409, "a request with this Idempotency-Key is in progress")
+        order_id = claimed
+        reserved = False
+        try:
+            # One call after the other: a sync worker can wait for only one thing at a time.
+            quote = call("POST", f"{settings.pricing_url}/quotes", json={"items": items}).json()
+            call(
+                "POST",
+                f"{settings.inventory_url}/reservations",
+                json={"order_id": str(order_id), "items": items},
+            )
+            reserved = True
+            with tracer.start_as_current_span("persist-order"):
+                order = order_from_quote(order_id, body, quote)
+                with autocommit.connect() as connection:
+                    created_at = connection.scalar(
+                        PERSIST_ORDER, persist_parameters(Claim(key, order_id, 1), order)
+                    )
+                order.created_at = created_at
+        except Exception:
+            with tracer.start_as_current_span("compensate-order"):
+                if reserved:
+                    http.delete(f"{settings.inventory_url}/reservations/{order_id}")
+                with autocommit.connect() as connection:
+                    connection.execute(
+                        delete(IdempotencyRecord).where(
+                            IdempotencyRecord.key == key, IdempotencyRecord.state == "in_progress"
                         )
-                return _problem(503, "a dependency failed")
+                    )
+            return _problem(503, "a dependency failed")
         response = _json(OrderOut.model_validate(order).model_dump_json(), 201)
         response.headers["Location"] = f"/orders/{order.id}"
         return response
@@ -127,9 +139,8 @@ def create_app() -> Flask:
     @app.get("/orders/<uuid:order_id>")
     def get_order(order_id: uuid.UUID) -> Response:
         # The async service's statement, in autocommit as there (one statement, no BEGIN).
-        with sessions() as session, session.begin():
-            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            rows = list(session.execute(ORDER_WITH_LINES, {"order_id": order_id}))
+        with autocommit.connect() as connection:
+            rows = list(connection.execute(ORDER_WITH_LINES, {"order_id": order_id}))
         if not rows:
             return _problem(404, f"no order {order_id}")
         skus = [("sku", row.sku) for row in rows]
@@ -145,40 +156,22 @@ def create_app() -> Flask:
     return app
 
 
-def _claim(session: Session, key: str, fingerprint: Any) -> uuid.UUID | Order | None:
+def _claim(
+    autocommit: Engine, sessions: sessionmaker[Session], key: str, body: OrderRequest
+) -> uuid.UUID | Order | None:
     """The new order's id, the finished order of a replay, or None while another request runs."""
-    with tracer.start_as_current_span("claim-idempotency-key"), session.begin():
-        claimed = session.scalar(
-            insert(IdempotencyRecord)
-            .values(
-                key=key,
-                request_hash=fingerprint.hexdigest(),
-                order_id=uuid.uuid4(),
-                state="in_progress",
-            )
-            .on_conflict_do_nothing()
-            .returning(IdempotencyRecord.order_id)
-        )
+    with tracer.start_as_current_span("claim-idempotency-key"):
+        with autocommit.connect() as connection:
+            claimed: uuid.UUID | None = connection.scalar(CLAIM_KEY, claim_parameters(key, body))
         if claimed is not None:
             return claimed
-        record = session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == key))
-        if record is None or record.state != "completed":
-            return None
-        return session.scalar(
-            select(Order).where(Order.id == record.order_id).options(selectinload(Order.lines))
-        )
-
-
-def _persist(
-    session: Session, key: str, order_id: uuid.UUID, body: OrderRequest, quote: dict[str, Any]
-) -> Order:
-    order = order_from_quote(order_id, body, quote)
-    with session.begin():
-        session.add(order)
-        session.execute(
-            update(IdempotencyRecord).where(IdempotencyRecord.key == key).values(state="completed")
-        )
-    return order
+        with sessions() as session, session.begin():
+            record = session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == key))
+            if record is None or record.state != "completed":
+                return None
+            return session.scalar(
+                select(Order).where(Order.id == record.order_id).options(selectinload(Order.lines))
+            )
 
 
 def _json(body: str, status: int) -> Response:

@@ -230,19 +230,10 @@ async def _claim(
     database: Database, key: str, request: OrderRequest, ttl_seconds: float
 ) -> Claim | Order:
     """Claim the key for a new order, or return the order it already placed."""
-    fingerprint = request_fingerprint(request)
+    parameters = claim_parameters(key, request)
     # The common case, a new key, is this one statement (no BEGIN/COMMIT around it).
     async with database.statement() as connection:
-        claimed = await connection.scalar(
-            CLAIM_KEY,
-            {
-                "key": key,
-                "request_hash": fingerprint,
-                "order_id": uuid.uuid4(),
-                # What recovery needs to finish the order if this process dies.
-                "request": request.model_dump_json(),
-            },
-        )
+        claimed = await connection.scalar(CLAIM_KEY, parameters)
     if claimed is not None:
         return Claim(key, claimed, attempt=1)
 
@@ -251,7 +242,7 @@ async def _claim(
         record = await session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == key))
         if record is None:  # its request failed and freed the key a moment ago
             raise IdempotencyKeyInProgress
-        if record.request_hash != fingerprint:
+        if record.request_hash != parameters["request_hash"]:
             raise IdempotencyKeyReused
         if record.state == "completed":
             order = await _select_order(session, record.order_id)
@@ -319,29 +310,42 @@ async def persist(
     Raises ClaimTakenOver, storing nothing, when recovery took the claim over meanwhile.
     """
     order = order_from_quote(claim.order_id, request, quote)
-    lines = order.lines
     async with database.statement() as connection:
-        created_at = await connection.scalar(
-            PERSIST_ORDER,
-            {
-                "key": claim.key,
-                "attempt": claim.attempt,
-                "customer_id": order.customer_id,
-                "currency": order.currency,
-                "subtotal": order.subtotal,
-                "discount": order.discount,
-                "total": order.total,
-                "skus": [line.sku for line in lines],
-                "quantities": [line.quantity for line in lines],
-                "unit_prices": [line.unit_price for line in lines],
-                "discounts": [line.discount for line in lines],
-                "line_totals": [line.line_total for line in lines],
-            },
-        )
+        created_at = await connection.scalar(PERSIST_ORDER, persist_parameters(claim, order))
     if created_at is None:
         raise ClaimTakenOver  # the claim was not ours any more: nothing was stored
     order.created_at = created_at
     return order
+
+
+def claim_parameters(key: str, request: OrderRequest) -> dict[str, Any]:
+    """CLAIM_KEY's parameters for a new order."""
+    return {
+        "key": key,
+        "request_hash": request_fingerprint(request),
+        "order_id": uuid.uuid4(),
+        # What recovery needs to finish the order if this process dies.
+        "request": request.model_dump_json(),
+    }
+
+
+def persist_parameters(claim: Claim, order: Order) -> dict[str, Any]:
+    """PERSIST_ORDER's parameters: the claim that must still be ours, the order, its lines."""
+    lines = order.lines
+    return {
+        "key": claim.key,
+        "attempt": claim.attempt,
+        "customer_id": order.customer_id,
+        "currency": order.currency,
+        "subtotal": order.subtotal,
+        "discount": order.discount,
+        "total": order.total,
+        "skus": [line.sku for line in lines],
+        "quantities": [line.quantity for line in lines],
+        "unit_prices": [line.unit_price for line in lines],
+        "discounts": [line.discount for line in lines],
+        "line_totals": [line.line_total for line in lines],
+    }
 
 
 # Text, not the ORM's insert(): SQLAlchemy 2.0 compiles an INSERT .. ON CONFLICT anew on every

@@ -26,9 +26,9 @@ ORDER = {
     "items": [{"sku": "SKU-00001", "quantity": 1}, {"sku": "SKU-00002", "quantity": 1}],
 }
 
-# Statements per request and service, by kind: each is a round trip. A read of one
-# statement runs without BEGIN and COMMIT (shopkit.db.single_statement); the pool does not
-# ping on checkout (shopkit.db.create_engine).
+# Statements per request and service, by kind: each is a round trip. Work of one statement
+# runs without BEGIN and COMMIT (shopkit.db.Database.statement); the pool does not ping on
+# checkout (shopkit.db.create_engine).
 EXPECTED: dict[str, dict[str, dict[str, int]]] = {
     "POST /orders": {
         # claim the key (INSERT), then complete the claim and store the order and its lines

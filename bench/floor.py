@@ -1,0 +1,147 @@
+"""`python -m bench.floor`: what the shop's work costs with nothing in the way, next to the shop.
+
+Two measurements on one private PostgreSQL, tracing off (OTEL_SDK_DISABLED) on both sides:
+
+1. `GET /orders/{id}`, the shop against bench/floorshop (the same three statements and the same
+   two calls, on FastAPI with raw asyncpg and aiohttp, no SQLAlchemy, httpx, middleware or
+   response models), side by side at the same closed-loop load as `bench.tune`: CPU
+   milliseconds per request, per service.
+2. One statement (inventory's stock read of two SKUs) run N times in this process through each
+   layer: an ORM session as the shop ran it before issue 10, a Core connection as it runs it
+   now, and asyncpg alone. CPU microseconds per statement, from time.process_time().
+
+The difference between the two sides of (1) is the price of the shop's layers; (2) shows the
+largest line of it.
+"""
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench import environment, load, tune
+from bench.floorshop import app as floorshop
+from inventory.stock import LEVELS
+from shopctl import backends, stack
+from shopkit.db import Database
+
+NO_TELEMETRY = {"OTEL_SDK_DISABLED": "true"}
+
+
+def start_floor(workdir: Path, database_url: str) -> environment.Services:
+    """bench/floorshop's three roles on free ports, each as one uvicorn process."""
+    services = environment.Services({name: backends.free_port() for name in stack.PORTS})
+    try:
+        for name in ("inventory", "pricing", "order"):
+            env = stack.service_env(
+                name, database_url, services.ports, environment.ADMIN_TOKEN, ROLE=name
+            )
+            command = [
+                *(sys.executable, "-m", "uvicorn", "bench.floorshop.app:create_app", "--factory"),
+                *("--host", "127.0.0.1", "--port", str(services.ports[name]), "--no-access-log"),
+            ]
+            log = workdir / "logs" / f"floor-{name}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("ab") as out:
+                services.processes[name] = subprocess.Popen(
+                    command, env=env, cwd=environment.REPO, stdout=out, stderr=subprocess.STDOUT
+                )
+        for name, process in services.processes.items():
+            stack.wait_until_up(services.url(name), process, timeout=60)
+    except BaseException:
+        services.stop()
+        raise
+    return services
+
+
+async def statement_costs(database_url: str, calls: int) -> dict[str, float]:
+    """CPU microseconds per statement through each layer, measured in turns."""
+    engine = create_async_engine(database_url, pool_size=2)
+    database = Database(engine)
+    pool = await asyncpg.create_pool(
+        database_url.replace("postgresql+asyncpg://", "postgresql://"), min_size=1, max_size=2
+    )
+    skus = {"skus": ["SKU-00001", "SKU-00002"]}
+
+    async def orm_session() -> Any:
+        # As the shop ran one statement before: a session, autocommit on its connection.
+        async with database.sessionmaker() as session, session.begin():
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            return dict((await session.execute(LEVELS, skus)).tuples().all())
+
+    async def core_connection() -> Any:
+        async with database.statement() as connection:
+            return dict((await connection.execute(LEVELS, skus)).tuples().all())
+
+    async def asyncpg_alone() -> Any:
+        return {row[0]: row[1] for row in await pool.fetch(floorshop.STOCK, skus["skus"])}
+
+    layers: dict[str, Callable[[], Awaitable[Any]]] = {
+        "ORM session (before issue 10)": orm_session,
+        "Core connection (now)": core_connection,
+        "asyncpg alone (the floor)": asyncpg_alone,
+    }
+    answers = {name: await layer() for name, layer in layers.items()}
+    assert len({repr(a) for a in answers.values()}) == 1, answers  # the same rows each way
+    best: dict[str, float] = {}
+    for _ in range(3):  # in turns, the lowest of three: the least disturbed
+        for name, layer in layers.items():
+            started = time.process_time()
+            for _ in range(calls):
+                await layer()
+            cost = 1e6 * (time.process_time() - started) / calls
+            best[name] = min(best.get(name, cost), cost)
+    await pool.close()
+    await engine.dispose()
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.floor", description=__doc__)
+    parser.add_argument("--clients", type=int, default=32, help="closed-loop concurrency")
+    parser.add_argument("--seconds", type=float, default=8.0, help="one round of one side")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=2000, help="statements per layer and turn")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="shop-floor-") as folder:
+        workdir = Path(folder)
+        workdir.chmod(0o755)  # PostgreSQL runs as `postgres` when we are root
+        postgres = environment.start_postgres(workdir)
+        stacks: dict[str, environment.Services] = {}
+        try:
+            shop = environment.start_services(workdir / "shop", postgres.url, NO_TELEMETRY)
+            stacks["shop"] = shop
+            stacks["floor"] = start_floor(workdir / "floor", postgres.url)
+            orders = asyncio.run(load.create_orders(stacks["shop"].order_url, 200))
+            workloads = {
+                name: load.Workload(services.order_url, orders, get_share=1.0)
+                for name, services in stacks.items()
+            }
+            tune.measure(stacks, workloads, args.clients, 2, 1)  # warm-up, not reported
+            medians = tune.measure(stacks, workloads, args.clients, args.seconds, args.rounds)
+            costs = asyncio.run(statement_costs(postgres.url, args.calls))
+        finally:
+            for services in stacks.values():
+                services.stop()
+            postgres.stop()
+    print("GET /orders/{id}, no telemetry, side by side:")
+    print(tune.table(medians))
+    print("\nOne statement (two SKUs' stock), CPU per statement in this process:")
+    for name, cost in costs.items():
+        print(f"  {name:32} {cost:6.0f} µs")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.update(NO_TELEMETRY)
+    sys.exit(main())

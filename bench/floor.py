@@ -22,10 +22,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+import httpx
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench import environment, load, tune
@@ -61,6 +63,19 @@ def start_floor(workdir: Path, database_url: str) -> environment.Services:
         services.stop()
         raise
     return services
+
+
+def same_answer(shop: environment.Services, floor: environment.Services, order_id: str) -> None:
+    """The floor must do the shop's work: the same order, lines, live stock and prices."""
+    answers = [
+        httpx.get(f"{side.order_url}/orders/{order_id}", timeout=10).raise_for_status().json()
+        for side in (shop, floor)
+    ]
+    for answer in answers:  # the one field whose spelling differs: the same instant
+        answer["created_at"] = datetime.fromisoformat(answer["created_at"].replace("Z", "+00:00"))
+    if answers[0] != answers[1]:
+        shop_answer, floor_answer = answers
+        raise SystemExit(f"the floor answers differently:\n{shop_answer}\n{floor_answer}")
 
 
 async def statement_costs(database_url: str, calls: int) -> dict[str, float]:
@@ -123,6 +138,7 @@ def main() -> int:
             stacks["shop"] = shop
             stacks["floor"] = start_floor(workdir / "floor", postgres.url)
             orders = asyncio.run(load.create_orders(stacks["shop"].order_url, 200))
+            same_answer(stacks["shop"], stacks["floor"], orders[0])
             workloads = {
                 name: load.Workload(services.order_url, orders, get_share=1.0)
                 for name, services in stacks.items()

@@ -1,0 +1,29 @@
+"""`python -m bench.floor`: the floor answers as the shop does, and a tiny run measures both."""
+
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_the_floor_and_the_shop_are_measured_side_by_side() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.floor", "--rounds=1", "--seconds=1", "--calls=50"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    # bench.floor refuses to measure a floor whose GET /orders/{id} answers differently.
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = {
+        line.split("|")[1].strip(): line.split("|")
+        for line in run.stdout.splitlines()
+        if line.startswith(("| shop ", "| floor "))
+    }
+    assert set(rows) == {"shop", "floor"}, run.stdout
+    for name, cells in rows.items():
+        assert float(cells[2]) > 0, f"{name} answered nothing: {cells}"
+        assert cells[4].strip() == "0", f"{name} had errors: {run.stdout}"
+    layers = [line for line in run.stdout.splitlines() if line.strip().endswith("µs")]
+    assert len(layers) == 3, run.stdout

@@ -10,8 +10,14 @@ Two measurements on one private PostgreSQL, tracing off (OTEL_SDK_DISABLED) on b
    layer: an ORM session as the shop ran it before issue 10, a Core connection as it runs it
    now, and asyncpg alone. CPU microseconds per statement, from time.process_time().
 
+3. The shop's own telemetry set-up (shopkit.telemetry) around nothing: a FastAPI route called
+   in this process as ASGI (a server span and the HTTP server metrics) and an httpx call over an
+   in-process transport (a client span and its metric), with no SDK, the SDK sampling nothing
+   (0%) and everything (100%, spans handed to an exporter that discards them: no encoding, no
+   network). CPU microseconds per request: the least any request pays for each span.
+
 The difference between the two sides of (1) is the price of the shop's layers; (2) shows the
-largest line of it.
+largest line of it; (3) bounds what tracing can cost at the least.
 """
 
 import argparse
@@ -21,13 +27,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
+from fastapi import FastAPI
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench import environment, load, tune
@@ -35,6 +46,7 @@ from bench.floorshop import app as floorshop
 from inventory.stock import LEVELS
 from shopctl import backends, stack
 from shopkit.db import Database
+from shopkit.telemetry import FASTAPI_TELEMETRY, setup_telemetry
 
 NO_TELEMETRY = {"OTEL_SDK_DISABLED": "true"}
 
@@ -120,6 +132,66 @@ async def statement_costs(database_url: str, calls: int) -> dict[str, float]:
     return best
 
 
+class _Discard(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+async def span_costs(calls: int) -> dict[str, dict[str, float]]:
+    """CPU microseconds per server request and per client call, for each telemetry variant."""
+    costs: dict[str, dict[str, float]] = {}
+    variants = {"no SDK": None, "0%": "always_off", "100%": "always_on"}
+    for name, sampler in variants.items():
+        app = FastAPI(telemetry=FASTAPI_TELEMETRY)
+
+        @app.get("/items/{item}")
+        async def item(item: str) -> dict[str, str]:
+            return {"item": item}
+
+        client = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(200)))
+        os.environ["OTEL_SDK_DISABLED"] = "true" if sampler is None else "false"
+        os.environ["OTEL_TRACES_SAMPLER"] = sampler or "always_off"
+        telemetry = setup_telemetry(app, "floor", "0", _Discard(), InMemoryMetricReader())
+        telemetry.instrument_client(client)
+        costs[name] = {
+            "server request": await _cpu_per_call(partial(_asgi_get, app, "/items/a"), calls),
+            "client call": await _cpu_per_call(partial(client.get, "http://x/items/a"), calls),
+        }
+        await client.aclose()
+        telemetry.shutdown()
+    os.environ.update(NO_TELEMETRY)
+    return costs
+
+
+async def _asgi_get(app: FastAPI, path: str) -> None:
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "headers": [(b"host", b"x")], "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+    }  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        pass
+
+    await app(scope, receive, send)
+
+
+async def _cpu_per_call(call: Callable[[], Awaitable[Any]], calls: int) -> float:
+    for _ in range(calls // 10):  # warm-up: imports, caches
+        await call()
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()  # the export thread's CPU counts too
+        for _ in range(calls):
+            await call()
+        best = min(best, 1e6 * (time.process_time() - started) / calls)
+    return best
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.floor", description=__doc__)
     parser.add_argument("--clients", type=int, default=32, help="closed-loop concurrency")
@@ -146,6 +218,7 @@ def main() -> int:
             tune.measure(stacks, workloads, args.clients, 2, 1)  # warm-up, not reported
             medians = tune.measure(stacks, workloads, args.clients, args.seconds, args.rounds)
             costs = asyncio.run(statement_costs(postgres.url, args.calls))
+            spans = asyncio.run(span_costs(args.calls))
         finally:
             for services in stacks.values():
                 services.stop()
@@ -155,6 +228,11 @@ def main() -> int:
     print("\nOne statement (two SKUs' stock), CPU per statement in this process:")
     for name, cost in costs.items():
         print(f"  {name:32} {cost:6.0f} µs")
+    print("\nThe shop's telemetry set-up around nothing, CPU per request in this process:")
+    print("| telemetry | server request | client call |\n|---|---|---|")
+    for variant, per_call in spans.items():
+        server, client = per_call["server request"], per_call["client call"]
+        print(f"| {variant} | {server:.0f} µs | {client:.0f} µs |")
     return 0
 
 

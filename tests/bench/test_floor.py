@@ -27,3 +27,9 @@ def test_the_floor_and_the_shop_are_measured_side_by_side() -> None:
         assert cells[4].strip() == "0", f"{name} had errors: {run.stdout}"
     layers = [line for line in run.stdout.splitlines() if line.strip().endswith("µs")]
     assert len(layers) == 3, run.stdout
+    spans = {
+        line.split("|")[1].strip(): line
+        for line in run.stdout.splitlines()
+        if line.endswith("µs |")
+    }
+    assert set(spans) == {"no SDK", "0%", "100%"}, run.stdout

@@ -13,8 +13,8 @@ import asyncio
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
@@ -37,7 +37,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def measure(
     stacks: dict[str, tuple[environment.Services, backends.Telemetry]],
-    window: Any,
+    window: Callable[[], None],
 ) -> dict[str, dict[str, float]]:
     """CPU seconds per variant and component spent while `window()` runs."""
 

@@ -12,7 +12,6 @@ take turns round by round; each comparison reports the median round:
   100% variant's sweep sustained, then (--profile) py-spy on each service at capacity.
 """
 
-import asyncio
 import os
 import tempfile
 import time
@@ -86,10 +85,7 @@ def run(size: RunSize, out: Path, with_profiles: bool = False) -> BenchmarkRun:
         _tracing_variants(workdir, postgres, telemetry) as stacks,
     ):
         workloads = {
-            tracing: load.Workload(
-                services.order_url,
-                asyncio.run(load.create_orders(services.order_url, size.orders)),
-            )
+            tracing: load.prepared_workload(services.order_url, size.orders)
             for tracing, services in stacks.items()
         }
         restarts: list[str] = []
@@ -302,10 +298,9 @@ def _async_vs_sync(
     pairs = []
     try:
         stack.wait_until_up(sync.order_url, process, timeout=60)
-        orders = asyncio.run(load.create_orders(sync.order_url, size.orders))
         designs = {
             "async": (services, workload),
-            "sync": (sync, load.Workload(sync.order_url, orders)),
+            "sync": (sync, load.prepared_workload(sync.order_url, size.orders)),
         }
         for latency in size.sync_latencies_ms:
             _slow_downstreams(services, latency)

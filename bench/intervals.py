@@ -79,9 +79,7 @@ def main() -> int:
                 services = environment.start_services(workdir / f"services-{i}", postgres.url, env)
                 stacks[label] = (services, telemetry)
             workloads = {
-                label: load.Workload(
-                    services.order_url, asyncio.run(load.create_orders(services.order_url, 50))
-                )
+                label: load.prepared_workload(services.order_url, 50)
                 for label, (services, _) in stacks.items()
             }
 

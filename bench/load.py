@@ -189,6 +189,11 @@ async def create_orders(base_url: str, count: int) -> list[str]:
         return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
+def prepared_workload(base_url: str, orders: int, get_share: float = 0.5) -> Workload:
+    """A workload whose reads draw from `orders` orders, created now."""
+    return Workload(base_url, asyncio.run(create_orders(base_url, orders)), get_share)
+
+
 # The services' CPU seconds so far, by service (bench.environment.Services).
 CpuClock = Callable[[], dict[str, float]]
 

@@ -7,7 +7,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on a server or in CI
 import matplotlib.pyplot as plt
 
-from bench.results import BenchmarkRun, Endpoint, Requests, Round, ratios
+from bench.results import BenchmarkRun, Endpoint, Requests, Round, Tracing, ratios
 
 
 def _number(value: float | None) -> str:
@@ -51,7 +51,7 @@ def markdown(run: BenchmarkRun) -> str:
     for design, repeated in (("async", pair.async_service), ("sync", pair.sync_service)):
         label = f"{design} order service ({pair.injected_ms} ms, {clients} clients)"
         lines.append(_row(label, repeated.median))
-    lines.append(_row("span pipeline, 100%", run.pipeline.load))
+    lines.append(_row(f"span pipeline, {Tracing.SAMPLED_100}", run.pipeline.load))
 
     lines += ["", "| ratio | measured | goal | met |", "|---|---|---|---|"]
     for name, ratio in ratios(run).items():

@@ -16,7 +16,6 @@ variant with `PYTHONPATH=<worktree>/services`, which takes precedence over the i
 """
 
 import argparse
-import asyncio
 import sys
 import tempfile
 from functools import partial
@@ -139,11 +138,7 @@ def main() -> int:
                     workdir / name, postgres.url, telemetry, per_service_env=env
                 )
             workloads = {
-                name: load.Workload(
-                    services.order_url,
-                    asyncio.run(load.create_orders(services.order_url, 200)),
-                    get_share=args.get_share,
-                )
+                name: load.prepared_workload(services.order_url, 200, args.get_share)
                 for name, services in stacks.items()
             }
             # One unmeasured round: first requests pay imports, pool growth and statement caches.

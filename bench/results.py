@@ -175,16 +175,22 @@ class TracingCost(Result):
     variants: dict[Tracing, TracingVariant]
 
     def throughput_ratio(self, numerator: Tracing, denominator: Tracing) -> float | None:
-        capacity = {t: v.capacity.median.overall.throughput_rps for t, v in self.variants.items()}
-        return _ratio(capacity[numerator], capacity[denominator])
+        def capacity(tracing: Tracing) -> float:
+            return self.variants[tracing].capacity.median.overall.throughput_rps
+
+        return _ratio(capacity(numerator), capacity(denominator))
 
     def cpu_per_request_ratio(self, numerator: Tracing, denominator: Tracing) -> float | None:
-        cpu = {t: v.capacity.median.cpu_ms_per_request for t, v in self.variants.items()}
-        return _ratio(cpu[numerator], cpu[denominator])
+        def cpu(tracing: Tracing) -> float:
+            return self.variants[tracing].capacity.median.cpu_ms_per_request
+
+        return _ratio(cpu(numerator), cpu(denominator))
 
     def fixed_rate_p99_ratio(self, numerator: Tracing, denominator: Tracing) -> float | None:
-        p99 = {t: v.fixed_rate.median.overall.latency.p99_ms for t, v in self.variants.items()}
-        return _ratio(p99[numerator], p99[denominator])
+        def p99(tracing: Tracing) -> float | None:
+            return self.variants[tracing].fixed_rate.median.overall.latency.p99_ms
+
+        return _ratio(p99(numerator), p99(denominator))
 
 
 class FanOut(Result):
@@ -198,11 +204,10 @@ class FanOut(Result):
 
     @property
     def p50_sequential_over_concurrent(self) -> float | None:
-        p50 = {
-            mode: repeated.median.by_endpoint[Endpoint.READ_ORDER].latency.p50_ms
-            for mode, repeated in (("concurrent", self.concurrent), ("sequential", self.sequential))
-        }
-        return _ratio(p50["sequential"], p50["concurrent"])
+        def p50(mode: Repeated) -> float | None:
+            return mode.median.by_endpoint[Endpoint.READ_ORDER].latency.p50_ms
+
+        return _ratio(p50(self.sequential), p50(self.concurrent))
 
 
 class DesignPair(Result):

@@ -2,8 +2,9 @@
 
 - environment.py: a private stack on free ports (PostgreSQL, services; Jaeger and the Collector
   through shopctl.backends, the launcher of `make run` and the tests);
-- load.py: the open-loop and closed-loop load generators and their statistics;
-- comparisons.py: the issue's four comparisons, measured side by side, and their ratios;
+- results.py: what a run measured, as types (results.json is their dump), and the goals' ratios;
+- load.py: the open-loop and closed-loop load generators, and variants taking turns;
+- comparisons.py: the issue's four comparisons, measured side by side;
 - pipeline.py: span counters of the SDK, the Collector and Jaeger;
 - profiling.py: py-spy samples summed by library;
 - report.py: the Markdown table and the plots;

@@ -6,12 +6,10 @@ stack that is already running; writes results.json, results.md and the plots to 
 
 import argparse
 import json
-import os
 import sys
-import time
 from pathlib import Path
 
-from bench import comparisons, report
+from bench import comparisons, report, results
 
 
 def main() -> int:
@@ -22,24 +20,16 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, default=Path(".run/bench"), help="results folder")
     args = parser.parse_args()
-    profile = comparisons.QUICK if args.quick else comparisons.FULL
+    size = comparisons.QUICK if args.quick else comparisons.FULL
     args.out.mkdir(parents=True, exist_ok=True)
-    started, load_before = time.monotonic(), os.getloadavg()
-    results = comparisons.run(profile, args.out, args.profile)
-    results["wall_clock_s"] = time.monotonic() - started
-    # Anything well above the benchmark's own ~2 means others shared the two cores.
-    results["machine"] = {
-        "cpus": os.cpu_count(),
-        "load_average_1m_before": load_before[0],
-        "load_average_1m_after": os.getloadavg()[0],
-    }
-    comparisons.dump(results, args.out / "results.json")
-    table = report.markdown(results)
+    run = comparisons.run(size, args.out, with_profiles=args.profile)
+    (args.out / "results.json").write_text(results.to_json(run))
+    table = report.markdown(run)
     (args.out / "results.md").write_text(table)
-    report.plots(results, args.out)
+    report.plots(run, args.out)
     print(table)
-    print(json.dumps({k: v["value"] for k, v in results["ratios"].items()}, indent=2))
-    print(f"results in {args.out}/ after {results['wall_clock_s']:.0f}s")
+    print(json.dumps({name: r.value for name, r in results.ratios(run).items()}, indent=2))
+    print(f"results in {args.out}/ after {run.wall_clock_s:.0f}s")
     return 0
 
 

@@ -12,48 +12,129 @@ take turns round by round; each comparison reports the median round:
   100% variant's sweep sustained, then (--profile) py-spy on each service at capacity.
 """
 
-import asyncio
-import json
-import math
+import os
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench import environment, load, pipeline, profiling
+from bench.results import (
+    AsyncVsSync,
+    BenchmarkRun,
+    DesignPair,
+    Endpoint,
+    FanOut,
+    Machine,
+    Profiles,
+    Round,
+    RunSize,
+    SpanPipeline,
+    SustainedRate,
+    Tracing,
+    TracingCost,
+    TracingVariant,
+)
 from shopctl import backends, stack
 from shopctl.postgres import LocalPostgres
 
+FULL = RunSize(
+    name="full",
+    rounds=3,
+    capacity_s=8,
+    capacity_clients=32,
+    step_s=8,
+    sweep=(0.25, 0.5, 0.75, 0.9, 1.0, 1.2),
+    fixed_fraction=0.5,
+    fanout_s=5,
+    sync_s=8,
+    sync_latencies_ms=(20, 100),
+    pipeline_s=30,
+    orders=200,
+)
+QUICK = RunSize(
+    name="quick",
+    rounds=1,
+    capacity_s=2,
+    capacity_clients=16,
+    step_s=1.5,
+    sweep=(0.5, 1.0),
+    fixed_fraction=0.5,
+    fanout_s=2,
+    sync_s=2,
+    sync_latencies_ms=(20,),
+    pipeline_s=3,
+    orders=20,
+)
+SUSTAINED = SustainedRate()
+FANOUT_INJECTED_MS = 100
+FANOUT_CLIENTS = 4  # few enough that nothing queues, so p50 is pure path
+SYNC_CLIENTS = 50
 
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    rounds: int  # side-by-side measurements alternate between variants this many times
-    capacity_s: float  # one closed-loop capacity round
-    capacity_clients: int
-    step_s: float  # one open-loop step: a fixed-rate round, a step of a sweep
-    sweep: tuple[float, ...]  # offered rates, as fractions of the tracing-off capacity
-    fixed_fraction: float  # the fixed rate of the p99 comparison, same unit
-    fanout_s: float  # one fan-out round
-    sync_s: float  # one async-vs-sync round
-    sync_latencies_ms: tuple[int, ...]  # injected in inventory and pricing; the first is the goal's
-    pipeline_s: float
-    orders: int  # created first, for the GETs to read
+
+def run(size: RunSize, out: Path, with_profiles: bool = False) -> BenchmarkRun:
+    """Every comparison on one private stack; with py-spy profiles of each service into `out`."""
+    started, load_before = time.monotonic(), os.getloadavg()
+    with (
+        _private_backends(out) as (workdir, postgres, telemetry),
+        _tracing_variants(workdir, postgres, telemetry) as stacks,
+    ):
+        workloads = {
+            tracing: load.prepared_workload(services.order_url, size.orders)
+            for tracing, services in stacks.items()
+        }
+        restarts: list[str] = []
+
+        def revive_backends() -> None:
+            restarts.extend(telemetry.revive())
+
+        tracing_cost = _tracing_cost(size, stacks, workloads, revive_backends)
+        off, sampled_10, sampled_100 = Tracing.OFF, Tracing.SAMPLED_10, Tracing.SAMPLED_100
+        fanout = _fanout(size, stacks[off], workloads[off].order_ids)
+        async_vs_sync = _async_vs_sync(
+            size,
+            workdir,
+            postgres,
+            stacks[sampled_10],
+            workloads[sampled_10],
+            environment.telemetry_env(telemetry, sampled_10.sampling),
+        )
+        rate = tracing_cost.variants[sampled_100].highest_sustained_rps(SUSTAINED)
+        span_pipeline = _pipeline(
+            size, stacks[sampled_100], workloads[sampled_100], rate, telemetry
+        )
+        profiles = None
+        if with_profiles:
+            profiles = _profiles(size, stacks[sampled_100], workloads[sampled_100], out)
+    return BenchmarkRun(
+        run_size=size,
+        sustained=SUSTAINED,
+        tracing=tracing_cost,
+        fanout=fanout,
+        async_vs_sync=async_vs_sync,
+        pipeline=span_pipeline,
+        profiles=profiles,
+        backend_restarts=tuple(restarts),
+        machine=Machine(
+            cpus=os.cpu_count(),
+            load_average_1m_before=load_before[0],
+            load_average_1m_after=os.getloadavg()[0],
+        ),
+        wall_clock_s=time.monotonic() - started,
+    )
 
 
-FULL = Profile("full", 3, 8, 32, 8, (0.25, 0.5, 0.75, 0.9, 1.0, 1.2), 0.5, 5, 8, (20, 100), 30, 200)
-QUICK = Profile("quick", 1, 2, 16, 1.5, (0.5, 1.0), 0.5, 2, 2, (20,), 3, 20)
-
-TRACING = {"off": None, "0%": 0.0, "10%": 0.1, "100%": 1.0}
-# A step "sustains" its rate when nearly everything offered was answered, fast enough, without
-# errors: the usual definition of the knee of a latency/throughput curve.
-SUSTAINED = {"min_achieved_share": 0.95, "max_error_rate": 0.01, "max_p99_ms": 1000.0}
-
-
-def run(profile: Profile, out: Path, with_profiles: bool = False) -> dict[str, Any]:
+@contextmanager
+def _private_backends(
+    out: Path,
+) -> Iterator[tuple[Path, LocalPostgres, backends.Telemetry]]:
+    """A work folder, PostgreSQL, Jaeger and the Collector; the backends' log tails go to
+    `out`/logs when they stop."""
     with tempfile.TemporaryDirectory(prefix="shop-bench-") as folder:
         workdir = Path(folder)
         workdir.chmod(0o755)  # PostgreSQL runs as `postgres` when we are root
@@ -61,7 +142,7 @@ def run(profile: Profile, out: Path, with_profiles: bool = False) -> dict[str, A
         telemetry = None
         try:
             telemetry = environment.start_backends(workdir / "backends")
-            return _measure_all(profile, workdir, out, postgres, telemetry, with_profiles)
+            yield workdir, postgres, telemetry
         finally:
             if telemetry is not None:
                 telemetry.stop()
@@ -73,91 +154,79 @@ def run(profile: Profile, out: Path, with_profiles: bool = False) -> dict[str, A
                     (out / "logs" / log).write_bytes(tail)
 
 
-def _median(runs: list[dict[str, Any]], key: str = "throughput_rps") -> dict[str, Any]:
-    """The middle run by `key` of the overall numbers, with every round's value beside it."""
-    ordered = sorted(runs, key=lambda r: r["all"][key])
-    return {**ordered[len(ordered) // 2], f"rounds_{key}": [r["all"][key] for r in runs]}
-
-
-def _measure_all(
-    profile: Profile,
-    workdir: Path,
-    out: Path,
-    postgres: LocalPostgres,
-    telemetry: backends.Telemetry,
-    with_profiles: bool,
-) -> dict[str, Any]:
-    """All three tracing variants run at once, each its own three services, and the measured
-    ones take turns round by round: on a shared machine whose load drifts, a variant measured
-    minutes after another would be compared with a different machine."""
-    results: dict[str, Any] = {"profile": profile.__dict__, "tracing": {}, "sustained": SUSTAINED}
-    stacks: dict[str, environment.Services] = {}
+@contextmanager
+def _tracing_variants(
+    workdir: Path, postgres: LocalPostgres, telemetry: backends.Telemetry
+) -> Iterator[dict[Tracing, environment.Services]]:
+    """The four tracing variants' services, all running at once: each its own three."""
+    stacks: dict[Tracing, environment.Services] = {}
     try:
-        for label, sampling in TRACING.items():
-            env = environment.telemetry_env(telemetry, sampling)
-            stacks[label] = environment.start_services(workdir / label, postgres.url, env)
-        workloads = {
-            label: load.Workload(
-                services.order_url,
-                asyncio.run(load.create_orders(services.order_url, profile.orders)),
-            )
-            for label, services in stacks.items()
-        }
-
-        restarts: list[str] = results.setdefault("backend_restarts", [])
-
-        def turns(run: Any, key: str) -> dict[str, dict[str, Any]]:
-            restarts.extend(telemetry.revive())
-            rounds: dict[str, list[dict[str, Any]]] = {label: [] for label in stacks}
-            for _ in range(profile.rounds):
-                for label, services in stacks.items():
-                    rounds[label].append(run(services, workloads[label]))
-            return {label: _median(runs, key) for label, runs in rounds.items()}
-
-        capacity = turns(
-            lambda s, w: load.run_closed(
-                s.cpu_seconds, w, profile.capacity_clients, profile.capacity_s
-            ),
-            "throughput_rps",
-        )
-        # Rates are fractions of tracing-off capacity, so every variant sees the same load.
-        base = capacity["off"]["all"]["throughput_rps"]
-        fixed_rate = round(base * profile.fixed_fraction, 1)
-        fixed = turns(
-            lambda s, w: load.run_open(s.cpu_seconds, w, fixed_rate, profile.step_s), "p99_ms"
-        )
-        restarts.extend(telemetry.revive())
-        for label, services in stacks.items():
-            sweep = [
-                load.run_open(
-                    services.cpu_seconds, workloads[label], round(base * f, 1), profile.step_s
-                )
-                for f in profile.sweep
-            ]
-            results["tracing"][label] = {
-                "capacity": capacity[label],
-                "fixed_rate": fixed[label],
-                "sweep": sweep,
-            }
-
-        results["fanout"] = _fanout(profile, stacks["off"], workloads["off"].order_ids)
-        results["async_vs_sync"] = _async_vs_sync(
-            profile,
-            workdir,
-            postgres,
-            stacks["10%"],
-            workloads["10%"],
-            environment.telemetry_env(telemetry, TRACING["10%"]),
-        )
-        rate = _highest_sustained(results["tracing"]["100%"]["sweep"])
-        results["pipeline"] = _pipeline(profile, stacks["100%"], workloads["100%"], rate, telemetry)
-        if with_profiles:
-            results["profiles"] = _profiles(profile, stacks["100%"], workloads["100%"], out)
+        for tracing in Tracing:
+            env = environment.telemetry_env(telemetry, tracing.sampling)
+            stacks[tracing] = environment.start_services(workdir / tracing, postgres.url, env)
+        yield stacks
     finally:
         for services in stacks.values():
             services.stop()
-    results["ratios"] = ratios(results)
-    return results
+
+
+def _tracing_cost(
+    size: RunSize,
+    stacks: dict[Tracing, environment.Services],
+    workloads: dict[Tracing, load.Workload],
+    revive_backends: Callable[[], None],
+) -> TracingCost:
+    """Capacity, p99 at a fixed rate and a sweep of rates, for each variant; the first two
+    take turns round by round. The Collector and Jaeger are revived before each part."""
+    revive_backends()
+    capacity = load.take_turns(
+        size.rounds,
+        {
+            tracing: partial(
+                load.run_closed,
+                services.cpu_seconds_by_service,
+                workloads[tracing],
+                size.capacity_clients,
+                size.capacity_s,
+            )
+            for tracing, services in stacks.items()
+        },
+        median_by=lambda r: r.overall.throughput_rps,
+    )
+    # Rates are fractions of tracing-off capacity, so every variant sees the same load.
+    base = capacity[Tracing.OFF].median.overall.throughput_rps
+    fixed_rate = round(base * size.fixed_fraction, 1)
+    revive_backends()
+    fixed = load.take_turns(
+        size.rounds,
+        {
+            tracing: partial(
+                load.run_open,
+                services.cpu_seconds_by_service,
+                workloads[tracing],
+                fixed_rate,
+                size.step_s,
+            )
+            for tracing, services in stacks.items()
+        },
+        median_by=lambda r: r.overall.latency.p99_ms,
+    )
+    revive_backends()
+    variants = {}
+    for tracing, services in stacks.items():
+        sweep = tuple(
+            load.run_open(
+                services.cpu_seconds_by_service,
+                workloads[tracing],
+                round(base * fraction, 1),
+                size.step_s,
+            )
+            for fraction in size.sweep
+        )
+        variants[tracing] = TracingVariant(
+            capacity=capacity[tracing], fixed_rate=fixed[tracing], sweep=sweep
+        )
+    return TracingCost(fixed_rate_rps=fixed_rate, variants=variants)
 
 
 def _admin_put(base_url: str, name: str, body: dict[str, Any]) -> None:
@@ -179,216 +248,141 @@ def _slow_downstreams(services: environment.Services, latency_ms: int) -> None:
         )
 
 
-def _fanout(profile: Profile, services: environment.Services, orders: list[str]) -> dict[str, Any]:
-    """GET /orders/{id} only, 4 clients: few enough that nothing queues, so p50 is pure path."""
+def _sequential_fanout(services: environment.Services, enabled: bool) -> None:
+    _admin_put(services.order_url, "sequential-fanout", {"enabled": enabled})
+
+
+def _fanout(size: RunSize, services: environment.Services, orders: list[str]) -> FanOut:
+    """GET /orders/{id} only, with its two downstream calls slowed, concurrent vs sequential."""
     reads = load.Workload(services.order_url, orders, get_share=1.0)
-    _slow_downstreams(services, 100)
-    rounds: dict[str, list[dict[str, Any]]] = {"concurrent": [], "sequential": []}
+
+    def read(sequential: bool) -> Round:
+        _sequential_fanout(services, sequential)
+        return load.run_closed(
+            services.cpu_seconds_by_service, reads, FANOUT_CLIENTS, size.fanout_s
+        )
+
+    _slow_downstreams(services, FANOUT_INJECTED_MS)
     try:
-        for _ in range(profile.rounds):
-            for mode, runs in rounds.items():
-                _admin_put(
-                    services.order_url, "sequential-fanout", {"enabled": mode == "sequential"}
-                )
-                runs.append(load.run_closed(services.cpu_seconds, reads, 4, profile.fanout_s))
+        modes = load.take_turns(
+            size.rounds,
+            {"concurrent": lambda: read(False), "sequential": lambda: read(True)},
+            median_by=lambda r: r.by_endpoint[Endpoint.READ_ORDER].latency.p50_ms,
+        )
     finally:
-        _admin_put(services.order_url, "sequential-fanout", {"enabled": False})
+        _sequential_fanout(services, False)
         _slow_downstreams(services, 0)
-    medians = {mode: _median(runs, "p50_ms") for mode, runs in rounds.items()}
-    return {"injected_ms": 100, "clients": 4, **medians}
+    return FanOut(
+        injected_ms=FANOUT_INJECTED_MS,
+        clients=FANOUT_CLIENTS,
+        concurrent=modes["concurrent"],
+        sequential=modes["sequential"],
+    )
 
 
 def _async_vs_sync(
-    profile: Profile,
+    size: RunSize,
     workdir: Path,
     postgres: LocalPostgres,
     services: environment.Services,
     workload: load.Workload,
     env: dict[str, str],
-) -> dict[str, Any]:
+) -> AsyncVsSync:
     """Our order service against the Flask baseline, both calling the same inventory and
-    pricing (with latency added to each), with the same telemetry environment, 50 clients."""
-    clients = 50
+    pricing (with latency added to each), with the same telemetry environment."""
     port = backends.free_port()
     ports = {**services.ports, "order": port}
     sync_env = stack.service_env("order", postgres.url, ports, environment.ADMIN_TOKEN, **env)
     process = environment.start_sync_order(port, sync_env, workdir / "logs" / "order-sync.log")
     sync = environment.Services(ports, {**services.processes, "order": process})
-    designs = {"async": (services, workload)}
-    result: dict[str, Any] = {"clients": clients, "sync_workers": environment.SYNC_WORKERS}
+    pairs = []
     try:
         stack.wait_until_up(sync.order_url, process, timeout=60)
-        orders = asyncio.run(load.create_orders(sync.order_url, profile.orders))
-        designs["sync"] = (sync, load.Workload(sync.order_url, orders))
-        for latency in profile.sync_latencies_ms:
+        designs = {
+            "async": (services, workload),
+            "sync": (sync, load.prepared_workload(sync.order_url, size.orders)),
+        }
+        for latency in size.sync_latencies_ms:
             _slow_downstreams(services, latency)
-            rounds: dict[str, list[dict[str, Any]]] = {design: [] for design in designs}
-            for _ in range(profile.rounds):
-                for design, (target, work) in designs.items():
-                    rounds[design].append(
-                        load.run_closed(target.cpu_seconds, work, clients, profile.sync_s)
+            medians = load.take_turns(
+                size.rounds,
+                {
+                    design: partial(
+                        load.run_closed,
+                        target.cpu_seconds_by_service,
+                        work,
+                        SYNC_CLIENTS,
+                        size.sync_s,
                     )
-            medians = {design: _median(runs) for design, runs in rounds.items()}
-            result[f"{latency}ms"] = {"injected_ms": latency, **medians}
+                    for design, (target, work) in designs.items()
+                },
+                median_by=lambda r: r.overall.throughput_rps,
+            )
+            pairs.append(
+                DesignPair(
+                    injected_ms=latency,
+                    async_service=medians["async"],
+                    sync_service=medians["sync"],
+                )
+            )
     finally:
         _slow_downstreams(services, 0)
         stack.stop_service(process)
-    # The goal's pair at the top level too, where the ratios and the table read it.
-    first = result[f"{profile.sync_latencies_ms[0]}ms"]
-    return {
-        **result,
-        "injected_ms": first["injected_ms"],
-        "async": first["async"],
-        "sync": first["sync"],
-    }
-
-
-def _highest_sustained(sweep: list[dict[str, Any]]) -> float:
-    sustained = [
-        step["offered_rps"]
-        for step in sweep
-        if step["all"]["throughput_rps"] >= SUSTAINED["min_achieved_share"] * step["offered_rps"]
-        and step["all"]["error_rate"] <= SUSTAINED["max_error_rate"]
-        and step["all"]["p99_ms"] <= SUSTAINED["max_p99_ms"]
-    ]
-    return float(max(sustained) if sustained else min(step["offered_rps"] for step in sweep))
+    return AsyncVsSync(
+        clients=SYNC_CLIENTS,
+        sync_workers=environment.SYNC_WORKERS,
+        at_goal_latency=pairs[0],
+        at_other_latencies=tuple(pairs[1:]),
+    )
 
 
 def _pipeline(
-    profile: Profile,
+    size: RunSize,
     services: environment.Services,
     workload: load.Workload,
     rate: float,
     telemetry: backends.Telemetry,
-) -> dict[str, Any]:
+) -> SpanPipeline:
     """Spans at each hop for one open-loop run at `rate`, with 100% sampling."""
-    urls = (telemetry.collector_metrics, telemetry.collector_exporter, telemetry.jaeger_metrics)
+    urls = (
+        telemetry.collector_metrics,
+        telemetry.collector_exporter,
+        telemetry.jaeger_metrics,
+        telemetry.jaeger_url,
+    )
     revived = telemetry.revive()
     pipeline.wait_settled(telemetry.collector_metrics)
     # The SDKs' own counters reach the Collector with their metrics, every 2 s.
     time.sleep(5)
     before = pipeline.counters(*urls)
-    in_jaeger_before = pipeline.spans_in_jaeger(telemetry.jaeger_url)
-    result = load.run_open(services.cpu_seconds, workload, rate, profile.pipeline_s)
+    result = load.run_open(services.cpu_seconds_by_service, workload, rate, size.pipeline_s)
     pipeline.wait_settled(telemetry.collector_metrics)
     time.sleep(5)
     if not all(backend.running for backend in telemetry.backends.values()):
         raise RuntimeError("the Collector or Jaeger died during the span pipeline run")
-    counted = pipeline.delta(pipeline.counters(*urls), before)
-    counted["jaeger_spans"] = pipeline.spans_in_jaeger(telemetry.jaeger_url) - in_jaeger_before
-    return {"rate_rps": rate, "load": result, "spans": counted, "backends_restarted": revived}
+    return SpanPipeline(
+        rate_rps=rate,
+        load=result,
+        spans=pipeline.counters(*urls).since(before),
+        backends_restarted=tuple(revived),
+    )
 
 
 def _profiles(
-    profile: Profile, services: environment.Services, workload: load.Workload, out: Path
-) -> dict[str, Any]:
+    size: RunSize, services: environment.Services, workload: load.Workload, out: Path
+) -> Profiles:
     """py-spy on each service during one more capacity run (not used for any ratio: the
     sampler takes CPU from the same two cores)."""
     recorders = {
-        name: profiling.record(process.pid, profile.capacity_s, out / f"profile-{name}.txt")
+        name: profiling.record(process.pid, size.capacity_s, out / f"profile-{name}.txt")
         for name, process in services.processes.items()
     }
-    result: dict[str, Any] = {
-        "load": load.run_closed(
-            services.cpu_seconds, workload, profile.capacity_clients, profile.capacity_s
-        )
-    }
-    for name, recorder in recorders.items():
-        recorder.wait(timeout=profile.capacity_s + 60)
-        result[name] = profiling.summarize(out / f"profile-{name}.txt")
-    return result
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator else math.nan
-
-
-def ratios(results: dict[str, Any]) -> dict[str, Any]:
-    """The numbers the issue's goals are stated in, each with its goal and verdict."""
-    tracing = results["tracing"]
-    capacity = {k: v["capacity"]["all"]["throughput_rps"] for k, v in tracing.items()}
-    p99 = {k: v["fixed_rate"]["all"]["p99_ms"] for k, v in tracing.items()}
-    cpu = {k: v["capacity"]["cpu_s_per_request"] for k, v in tracing.items()}
-    fanout = results["fanout"]
-    pair = results["async_vs_sync"]
-    spans = results["pipeline"]["spans"]
-    lost = (
-        spans["sdk_spans_dropped"]
-        + spans["sdk_spans_export_failed"]
-        + spans["collector_refused_spans"]
-        + spans["collector_send_failed_spans"]
-        + spans["collector_enqueue_failed_spans"]
-        + spans["jaeger_refused_spans"]
+    result = load.run_closed(
+        services.cpu_seconds_by_service, workload, size.capacity_clients, size.capacity_s
     )
-    entries: dict[str, tuple[float, str | None, float | None]] = {
-        "fanout_p50_sequential_over_concurrent": (
-            _ratio(
-                fanout["sequential"]["GET /orders/{id}"]["p50_ms"],
-                fanout["concurrent"]["GET /orders/{id}"]["p50_ms"],
-            ),
-            ">=",
-            1.93,  # issue 10: the ideal is 2.0
-        ),
-        "throughput_10pct_over_off": (_ratio(capacity["10%"], capacity["off"]), ">=", 0.95),
-        "throughput_100pct_over_off": (_ratio(capacity["100%"], capacity["off"]), ">=", 0.85),
-        # The same goals against tracing off with the metrics kept, as production runs it.
-        "throughput_10pct_over_0pct": (_ratio(capacity["10%"], capacity["0%"]), ">=", 0.95),
-        "throughput_100pct_over_0pct": (_ratio(capacity["100%"], capacity["0%"]), ">=", 0.85),
-        "throughput_0pct_over_off": (_ratio(capacity["0%"], capacity["off"]), None, None),
-        # CPU per request hardly depends on what else runs on the machine, unlike throughput;
-        # on CPU-bound services throughput ~ cores / CPU per request, so these predict it.
-        "cpu_per_request_off_over_10pct": (_ratio(cpu["off"], cpu["10%"]), None, None),
-        "cpu_per_request_off_over_100pct": (_ratio(cpu["off"], cpu["100%"]), None, None),
-        "p99_fixed_rate_10pct_over_off": (_ratio(p99["10%"], p99["off"]), None, None),
-        "p99_fixed_rate_100pct_over_off": (_ratio(p99["100%"], p99["off"]), None, None),
-        "async_over_sync_throughput": (
-            _ratio(pair["async"]["all"]["throughput_rps"], pair["sync"]["all"]["throughput_rps"]),
-            ">=",
-            3.0,
-        ),
-        "sync_over_async_p99": (
-            _ratio(pair["sync"]["all"]["p99_ms"], pair["async"]["all"]["p99_ms"]),
-            None,
-            None,
-        ),
-        "pipeline_spans_lost": (lost, "==", 0.0),
-        "pipeline_jaeger_over_sdk_spans": (
-            _ratio(spans["jaeger_spans"], spans["sdk_spans_processed"]),
-            None,
-            None,
-        ),
-    }
-    for key, pair_at in pair.items():
-        # The other injected latencies, where the design rather than the CPU may limit.
-        if isinstance(pair_at, dict) and "async" in pair_at:
-            if pair_at["injected_ms"] == pair["injected_ms"]:
-                continue
-            entries[f"async_over_sync_throughput_at_{key}"] = (
-                _ratio(
-                    pair_at["async"]["all"]["throughput_rps"],
-                    pair_at["sync"]["all"]["throughput_rps"],
-                ),
-                None,
-                None,
-            )
-    out = {}
-    for name, (value, op, goal) in entries.items():
-        met = None
-        if goal is not None:
-            met = bool(value >= goal) if op == ">=" else bool(value == goal)
-        out[name] = {"value": value, "goal": f"{op} {goal}" if op else None, "met": met}
-    return out
-
-
-def dump(results: dict[str, Any], path: Path) -> None:
-    # NaN is not JSON: a missing measurement becomes null, never a fake number.
-    def clean(value: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [clean(v) for v in value]
-        return value
-
-    path.write_text(json.dumps(clean(results), indent=2))
+    for recorder in recorders.values():
+        recorder.wait(timeout=size.capacity_s + 60)
+    return Profiles(
+        load=result,
+        services={name: profiling.summarize(out / f"profile-{name}.txt") for name in recorders},
+    )

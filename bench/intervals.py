@@ -13,8 +13,8 @@ import asyncio
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
@@ -37,7 +37,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def measure(
     stacks: dict[str, tuple[environment.Services, backends.Telemetry]],
-    window: Any,
+    window: Callable[[], None],
 ) -> dict[str, dict[str, float]]:
     """CPU seconds per variant and component spent while `window()` runs."""
 
@@ -79,9 +79,7 @@ def main() -> int:
                 services = environment.start_services(workdir / f"services-{i}", postgres.url, env)
                 stacks[label] = (services, telemetry)
             workloads = {
-                label: load.Workload(
-                    services.order_url, asyncio.run(load.create_orders(services.order_url, 50))
-                )
+                label: load.prepared_workload(services.order_url, 50)
                 for label, (services, _) in stacks.items()
             }
 

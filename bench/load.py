@@ -15,64 +15,71 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from bench.environment import PRODUCTS
+from bench.results import Endpoint, Latency, Repeated, Requests, Round
 
 TIMEOUT = 10.0
-ENDPOINTS = ("POST /orders", "GET /orders/{id}")
+K = TypeVar("K")
 
 
 @dataclass
 class Samples:
-    latencies: dict[str, list[float]] = field(default_factory=lambda: {e: [] for e in ENDPOINTS})
-    errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ENDPOINTS, 0))
+    latencies: dict[Endpoint, list[float]] = field(
+        default_factory=lambda: {e: [] for e in Endpoint}
+    )
+    errors: dict[Endpoint, int] = field(default_factory=lambda: dict.fromkeys(Endpoint, 0))
     # What the errors were: an HTTP status, or the client-side exception's name.
     reasons: Counter[str] = field(default_factory=Counter)
     sent: int = 0
     elapsed: float = 0.0
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile; NaN for no values, so a missing number is never a zero."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, round(q / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
+def summarize(
+    samples: Samples,
+    cpu_seconds_by_service: dict[str, float],
+    loadgen_cpu_seconds: float,
+    offered_rps: float | None,
+) -> Round:
+    """Throughput, latency percentiles and errors per endpoint and overall, and CPU per request."""
+
+    def requests(latencies: list[float], errors: int) -> Requests:
+        return Requests(
+            answered=len(latencies),
+            throughput_rps=len(latencies) / samples.elapsed,
+            latency=Latency.of(latencies),
+            errors=errors,
+        )
+
+    everything = [x for e in Endpoint for x in samples.latencies[e]]
+    answered = max(1, len(everything))
+    cpu_ms = {name: 1000 * s / answered for name, s in cpu_seconds_by_service.items()}
+    return Round(
+        offered_rps=offered_rps,
+        duration_s=samples.elapsed,
+        by_endpoint={e: requests(samples.latencies[e], samples.errors[e]) for e in Endpoint},
+        overall=requests(everything, sum(samples.errors.values())),
+        error_reasons=dict(samples.reasons),
+        cpu_ms_per_request_by_service=cpu_ms,
+        cpu_ms_per_request=sum(cpu_ms.values()),
+        loadgen_cpu_ms_per_request=1000 * loadgen_cpu_seconds / max(1, samples.sent),
+    )
 
 
-def summarize(samples: Samples, cpu_seconds: float, offered_rps: float | None) -> dict[str, Any]:
-    """Throughput, latency percentiles (ms) and errors per endpoint and overall."""
-    result: dict[str, Any] = {"offered_rps": offered_rps, "duration_s": samples.elapsed}
-    completed = 0
-    for endpoint in ENDPOINTS:
-        ok = samples.latencies[endpoint]
-        completed += len(ok)
-        result[endpoint] = {
-            "throughput_rps": len(ok) / samples.elapsed,
-            "p50_ms": percentile(ok, 50) * 1000,
-            "p95_ms": percentile(ok, 95) * 1000,
-            "p99_ms": percentile(ok, 99) * 1000,
-            "errors": samples.errors[endpoint],
-        }
-    everything = [x for e in ENDPOINTS for x in samples.latencies[e]]
-    errors = sum(samples.errors.values())
-    result["all"] = {
-        "throughput_rps": completed / samples.elapsed,
-        "p50_ms": percentile(everything, 50) * 1000,
-        "p95_ms": percentile(everything, 95) * 1000,
-        "p99_ms": percentile(everything, 99) * 1000,
-        "errors": errors,
-        "error_rate": errors / max(1, completed + errors),
-        "error_reasons": dict(samples.reasons),
-    }
-    result["cpu_s_per_request"] = cpu_seconds / max(1, completed)
-    return result
+@dataclass(frozen=True)
+class Request:
+    """One request of the workload, ready for httpx."""
+
+    endpoint: Endpoint
+    method: str
+    path: str
+    json: dict[str, Any] | None = None
+    headers: dict[str, str] | None = None
 
 
 class Workload:
@@ -82,18 +89,18 @@ class Workload:
         self.get_share = get_share
         self.random = random.Random(42)
 
-    def next(self) -> tuple[str, str, dict[str, Any]]:
-        """(endpoint, path, httpx request arguments) of the next request."""
+    def next(self) -> Request:
+        """A read of an order created before (`get_share` of them), else a new order."""
         if self.order_ids and self.random.random() < self.get_share:
             order_id = self.random.choice(self.order_ids)
-            return ENDPOINTS[1], f"/orders/{order_id}", {"method": "GET"}
+            return Request(Endpoint.READ_ORDER, "GET", f"/orders/{order_id}")
         skus = self.random.sample(range(1, PRODUCTS + 1), self.random.choice((1, 2)))
         body = {
             "customer_id": f"bench-{self.random.randrange(1000)}",
             "items": [{"sku": f"SKU-{n:05d}", "quantity": 1} for n in skus],
         }
         headers = {"Idempotency-Key": str(uuid.uuid4())}
-        return ENDPOINTS[0], "/orders", {"method": "POST", "json": body, "headers": headers}
+        return Request(Endpoint.CREATE_ORDER, "POST", "/orders", body, headers)
 
 
 def _client(connections: int) -> httpx.AsyncClient:
@@ -101,17 +108,18 @@ def _client(connections: int) -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=TIMEOUT, limits=limits)
 
 
+async def _call(client: httpx.AsyncClient, base_url: str, request: Request) -> httpx.Response:
+    return await client.request(
+        request.method, base_url + request.path, json=request.json, headers=request.headers
+    )
+
+
 async def _send(
-    client: httpx.AsyncClient,
-    base_url: str,
-    request: tuple[str, str, dict[str, Any]],
-    due: float,
-    samples: Samples,
+    client: httpx.AsyncClient, base_url: str, request: Request, due: float, samples: Samples
 ) -> None:
-    endpoint, path, kwargs = request
-    method = kwargs.pop("method")
+    endpoint = request.endpoint
     try:
-        response = await client.request(method, base_url + path, **kwargs)
+        response = await _call(client, base_url, request)
         reason = f"{endpoint} {response.status_code}" if response.status_code >= 400 else None
     except httpx.HTTPError as exc:
         reason = f"{endpoint} {type(exc).__name__}"
@@ -144,7 +152,7 @@ async def open_loop(workload: Workload, rate: float, duration: float) -> Samples
                 task.cancel()
         samples.elapsed = max(duration, time.perf_counter() - start)
     lost = total - sum(len(v) for v in samples.latencies.values()) - sum(samples.errors.values())
-    samples.errors[ENDPOINTS[0]] += lost  # cancelled at the deadline
+    samples.errors[Endpoint.CREATE_ORDER] += lost  # cancelled at the deadline
     if lost:
         samples.reasons["unanswered at the deadline"] += lost
     return samples
@@ -174,34 +182,50 @@ async def create_orders(base_url: str, count: int) -> list[str]:
     async with _client(10) as client:
 
         async def one() -> str:
-            _, path, kwargs = workload.next()
-            response = await client.request(kwargs.pop("method"), base_url + path, **kwargs)
+            response = await _call(client, base_url, workload.next())
             response.raise_for_status()
             return str(response.json()["id"])
 
         return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
-def run_open(
-    cpu_seconds: Callable[[], float], workload: Workload, rate: float, duration: float
-) -> dict[str, Any]:
+def prepared_workload(base_url: str, orders: int, get_share: float = 0.5) -> Workload:
+    """A workload whose reads draw from `orders` orders, created now."""
+    return Workload(base_url, asyncio.run(create_orders(base_url, orders)), get_share)
+
+
+# The services' CPU seconds so far, by service (bench.environment.Services).
+CpuClock = Callable[[], dict[str, float]]
+
+
+def run_open(cpu_seconds: CpuClock, workload: Workload, rate: float, duration: float) -> Round:
     """One open-loop step, summarized with the services' CPU time it cost."""
     return _measure(cpu_seconds, open_loop(workload, rate, duration), rate)
 
 
-def run_closed(
-    cpu_seconds: Callable[[], float], workload: Workload, clients: int, duration: float
-) -> dict[str, Any]:
+def run_closed(cpu_seconds: CpuClock, workload: Workload, clients: int, duration: float) -> Round:
     """One closed-loop run, summarized with the services' CPU time it cost."""
     return _measure(cpu_seconds, closed_loop(workload, clients, duration), None)
 
 
 def _measure(
-    cpu_seconds: Callable[[], float], run: Coroutine[Any, Any, Samples], offered: float | None
-) -> dict[str, Any]:
+    cpu_seconds: CpuClock, run: Coroutine[Any, Any, Samples], offered: float | None
+) -> Round:
     before, own_before = cpu_seconds(), time.process_time()
     samples = asyncio.run(run)
-    result = summarize(samples, cpu_seconds() - before, offered)
-    # The generator shares the 2 cores with the services: what it costs is reported too.
-    result["loadgen_cpu_s_per_request"] = (time.process_time() - own_before) / max(1, samples.sent)
-    return result
+    after, own = cpu_seconds(), time.process_time() - own_before
+    used = {name: after[name] - before.get(name, 0.0) for name in after}
+    return summarize(samples, used, own, offered)
+
+
+def take_turns(
+    rounds: int, runs: Mapping[K, Callable[[], Round]], median_by: Callable[[Round], float | None]
+) -> dict[K, Repeated]:
+    """Each run `rounds` times, all of them in turn (a, b, a, b, ...): on a shared machine whose
+    load drifts, a variant measured minutes after another would be compared with a different
+    machine. Each one's median round is the middle one by `median_by`."""
+    measured: dict[K, list[Round]] = {key: [] for key in runs}
+    for _ in range(rounds):
+        for key, run in runs.items():
+            measured[key].append(run())
+    return {key: Repeated.of(found, median_by) for key, found in measured.items()}

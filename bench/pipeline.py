@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from bench.results import SpanCounts
 from shopctl import jaeger
 
 # One Prometheus text-format sample: name, optional {labels}, value.
@@ -33,10 +34,19 @@ def total(samples: list[tuple[str, str, float]], prefix: str, *label_parts: str)
     )
 
 
+def _collector_passed(own: list[tuple[str, str, float]]) -> tuple[float, float]:
+    """Spans the Collector accepted, and spans it sent on to Jaeger."""
+    return (
+        total(own, "otelcol_receiver_accepted_spans"),
+        total(own, "otelcol_exporter_sent_spans", 'exporter="otlp_grpc/jaeger"'),
+    )
+
+
 def counters(
-    collector_telemetry: str, collector_exporter: str, jaeger_telemetry: str
-) -> dict[str, float]:
-    """The counters that say whether spans were lost, each cumulative since process start."""
+    collector_telemetry: str, collector_exporter: str, jaeger_telemetry: str, jaeger_query: str
+) -> SpanCounts:
+    """The counters that say whether spans were lost, each cumulative since process start, and
+    the spans Jaeger returns: subtract two of these (`SpanCounts.since`) for one run's."""
     own = scrape(collector_telemetry)
     store = scrape(jaeger_telemetry)
     app = scrape(collector_exporter)
@@ -45,21 +55,21 @@ def counters(
     # to the exporter. Its exporter's otel.sdk.exporter.span.exported counts failed exports.
     processed = [s for s in app if s[0].startswith("otel_sdk_processor_span_processed")]
     exported = [s for s in app if s[0].startswith("otel_sdk_exporter_span_exported")]
-    return {
-        "sdk_spans_processed": sum(v for _, labels, v in processed if "error_type" not in labels),
-        "sdk_spans_dropped": sum(v for _, labels, v in processed if "error_type" in labels),
-        "sdk_spans_export_failed": sum(v for _, labels, v in exported if "error_type" in labels),
-        "collector_accepted_spans": total(own, "otelcol_receiver_accepted_spans"),
-        "collector_refused_spans": total(own, "otelcol_receiver_refused_spans"),
-        "collector_sent_spans_to_jaeger": total(
-            own, "otelcol_exporter_sent_spans", 'exporter="otlp_grpc/jaeger"'
-        ),
-        "collector_send_failed_spans": total(own, "otelcol_exporter_send_failed_spans"),
-        "collector_enqueue_failed_spans": total(own, "otelcol_exporter_enqueue_failed_spans"),
+    accepted, sent = _collector_passed(own)
+    return SpanCounts(
+        sdk_spans_processed=sum(v for _, labels, v in processed if "error_type" not in labels),
+        sdk_spans_dropped=sum(v for _, labels, v in processed if "error_type" in labels),
+        sdk_spans_export_failed=sum(v for _, labels, v in exported if "error_type" in labels),
+        collector_accepted_spans=accepted,
+        collector_refused_spans=total(own, "otelcol_receiver_refused_spans"),
+        collector_sent_spans_to_jaeger=sent,
+        collector_send_failed_spans=total(own, "otelcol_exporter_send_failed_spans"),
+        collector_enqueue_failed_spans=total(own, "otelcol_exporter_enqueue_failed_spans"),
         # Jaeger is a Collector build too; its metric names carry a _total suffix.
-        "jaeger_received_spans": total(store, "otelcol_receiver_accepted_spans"),
-        "jaeger_refused_spans": total(store, "otelcol_receiver_refused_spans"),
-    }
+        jaeger_received_spans=total(store, "otelcol_receiver_accepted_spans"),
+        jaeger_refused_spans=total(store, "otelcol_receiver_refused_spans"),
+        jaeger_spans=spans_in_jaeger(jaeger_query),
+    )
 
 
 def wait_settled(collector_telemetry: str, timeout: float = 60.0) -> None:
@@ -68,11 +78,7 @@ def wait_settled(collector_telemetry: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     previous: tuple[float, float] | None = None
     while time.monotonic() < deadline:
-        own = scrape(collector_telemetry)
-        now = (
-            total(own, "otelcol_receiver_accepted_spans"),
-            total(own, "otelcol_exporter_sent_spans", 'exporter="otlp_grpc/jaeger"'),
-        )
+        now = _collector_passed(scrape(collector_telemetry))
         if now == previous and now[0] > 0:
             return
         previous = now
@@ -89,7 +95,3 @@ def spans_in_jaeger(query_url: str) -> int:
         query_url, "order-service", timedelta(hours=1), limit=100_000
     )
     return sum(len(t.get("spans", [])) for t in traces)
-
-
-def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
-    return {key: after[key] - before.get(key, 0.0) for key in after}

@@ -10,7 +10,8 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+
+from bench.results import FrameShare, ProfileSummary
 
 # Libraries whose share of samples answers "what limits it". A sample counts for the innermost
 # library on its stack (the standard library and native code count for their caller), so the
@@ -62,7 +63,7 @@ def record(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def summarize(raw: Path, top: int = 12) -> dict[str, Any]:
+def summarize(raw: Path, top: int = 12) -> ProfileSummary:
     stacks: list[tuple[list[str], int]] = []
     for line in raw.read_text().splitlines():
         stack, _, number = line.rpartition(" ")
@@ -78,13 +79,13 @@ def summarize(raw: Path, top: int = 12) -> dict[str, Any]:
     def share(n: int) -> float:
         return n / samples if samples else 0.0
 
-    return {
-        "samples": samples,
-        "libraries_share": {name: share(n) for name, n in libraries.most_common()},
-        "top_self_frames": [
-            {"frame": _short(frame), "share": share(n)} for frame, n in leaves.most_common(top)
-        ],
-    }
+    return ProfileSummary(
+        samples=samples,
+        library_shares={name: share(n) for name, n in libraries.most_common()},
+        top_self_frames=tuple(
+            FrameShare(frame=_short(frame), share=share(n)) for frame, n in leaves.most_common(top)
+        ),
+    )
 
 
 def _innermost_library(frames: list[str]) -> str:

@@ -1,97 +1,92 @@
 """The run's results as a Markdown table and PNG plots of latency against offered load."""
 
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display on a server or in CI
 import matplotlib.pyplot as plt
 
-from bench.load import ENDPOINTS
+from bench.results import BenchmarkRun, Endpoint, Requests, Round, Tracing, ratios
 
 
 def _number(value: float | None) -> str:
     # No requests of a kind (the fan-out runs send only GETs) leave no percentile: a dash.
-    return "-" if value is None or value != value else f"{value:.1f}"
+    return "-" if value is None else f"{value:.1f}"
 
 
-def _row(label: str, step: dict[str, Any]) -> str:
-    cells = [label, f"{step['offered_rps']:.0f}" if step.get("offered_rps") else "closed loop"]
-    for endpoint in (*ENDPOINTS, "all"):
-        m = step[endpoint]
+def _row(label: str, step: Round) -> str:
+    cells = [label, f"{step.offered_rps:.0f}" if step.offered_rps else "closed loop"]
+    columns: list[Requests] = [*(step.by_endpoint[e] for e in Endpoint), step.overall]
+    for requests in columns:
+        latency = requests.latency
         cells += [
-            _number(m["throughput_rps"]),
-            " / ".join(_number(m[q]) for q in ("p50_ms", "p95_ms", "p99_ms")),
-            str(m["errors"]),
+            _number(requests.throughput_rps),
+            " / ".join(_number(q) for q in (latency.p50_ms, latency.p95_ms, latency.p99_ms)),
+            str(requests.errors),
         ]
-    cells.append(f"{step['cpu_s_per_request'] * 1000:.2f}")
+    cells.append(f"{step.cpu_ms_per_request:.2f}")
     return "| " + " | ".join(cells) + " |"
 
 
-def markdown(results: dict[str, Any]) -> str:
+def markdown(run: BenchmarkRun) -> str:
     header = ["run", "offered rps"]
-    for endpoint in (*ENDPOINTS, "all"):
+    for endpoint in (*Endpoint, "all"):
         header += [f"{endpoint} rps", f"{endpoint} p50/p95/p99 ms", "errors"]
     header.append("CPU ms/request")
     lines = [
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
     ]
-    for label, variant in results["tracing"].items():
-        lines.append(_row(f"tracing {label}, capacity", variant["capacity"]))
-        lines.append(_row(f"tracing {label}, fixed rate", variant["fixed_rate"]))
-        for step in variant["sweep"]:
-            lines.append(_row(f"tracing {label}, sweep", step))
-    for mode in ("concurrent", "sequential"):
-        lines.append(_row(f"fan-out {mode} (100 ms injected)", results["fanout"][mode]))
-    for design in ("async", "sync"):
-        lines.append(
-            _row(f"{design} order service (20 ms, 50 clients)", results["async_vs_sync"][design])
-        )
-    lines.append(_row("span pipeline, 100%", results["pipeline"]["load"]))
+    for tracing, variant in run.tracing.variants.items():
+        lines.append(_row(f"tracing {tracing}, capacity", variant.capacity.median))
+        lines.append(_row(f"tracing {tracing}, fixed rate", variant.fixed_rate.median))
+        for step in variant.sweep:
+            lines.append(_row(f"tracing {tracing}, sweep", step))
+    fanout = run.fanout
+    for mode, repeated in (("concurrent", fanout.concurrent), ("sequential", fanout.sequential)):
+        label = f"fan-out {mode} ({fanout.injected_ms} ms injected)"
+        lines.append(_row(label, repeated.median))
+    pair, clients = run.async_vs_sync.at_goal_latency, run.async_vs_sync.clients
+    for design, repeated in (("async", pair.async_service), ("sync", pair.sync_service)):
+        label = f"{design} order service ({pair.injected_ms} ms, {clients} clients)"
+        lines.append(_row(label, repeated.median))
+    lines.append(_row(f"span pipeline, {Tracing.SAMPLED_100}", run.pipeline.load))
 
     lines += ["", "| ratio | measured | goal | met |", "|---|---|---|---|"]
-    for name, ratio in results["ratios"].items():
-        value = ratio["value"]
-        shown = "n/a" if value is None or value != value else f"{value:.3g}"
-        met = {True: "yes", False: "**no**", None: ""}[ratio["met"]]
-        lines.append(f"| {name} | {shown} | {ratio['goal'] or ''} | {met} |")
+    for name, ratio in ratios(run).items():
+        shown = "n/a" if ratio.value is None else f"{ratio.value:.3g}"
+        met = {True: "yes", False: "**no**", None: ""}[ratio.met]
+        lines.append(f"| {name} | {shown} | {ratio.goal_text or ''} | {met} |")
 
     lines += ["", "| span counter (pipeline run) | spans |", "|---|---|"]
-    for name, value in results["pipeline"]["spans"].items():
+    for name, value in run.pipeline.spans.model_dump().items():
         lines.append(f"| {name} | {value:.0f} |")
 
-    if "profiles" in results:
-        names = [n for n in results["profiles"] if n != "load"]
-        libraries = sorted(
-            {lib for n in names for lib in results["profiles"][n]["libraries_share"]}
-        )
+    if run.profiles is not None:
+        profiles = run.profiles.services
+        libraries = sorted({lib for p in profiles.values() for lib in p.library_shares})
         lines += [
             "",
-            "| share of CPU samples (py-spy, innermost library) | " + " | ".join(names) + " |",
-            "|---|" + "---|" * len(names),
+            "| share of CPU samples (py-spy, innermost library) | " + " | ".join(profiles) + " |",
+            "|---|" + "---|" * len(profiles),
         ]
         for lib in libraries:
-            shares = [results["profiles"][n]["libraries_share"].get(lib, 0) for n in names]
+            shares = [p.library_shares.get(lib, 0) for p in profiles.values()]
             lines.append(f"| {lib} | " + " | ".join(f"{x:.0%}" for x in shares) + " |")
     return "\n".join(lines) + "\n"
 
 
-def plots(results: dict[str, Any], folder: Path) -> list[Path]:
+def plots(run: BenchmarkRun, folder: Path) -> list[Path]:
     """p50 and p99 of both endpoints against offered load, one line per tracing variant."""
     written = []
-    for endpoint in ENDPOINTS:
+    for endpoint in Endpoint:
         figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
-        for label, variant in results["tracing"].items():
-            rates = [step["offered_rps"] for step in variant["sweep"]]
-            for ax, q in zip(axes, ("p50_ms", "p99_ms"), strict=True):
-                ax.plot(
-                    rates,
-                    [s[endpoint][q] for s in variant["sweep"]],
-                    "o-",
-                    label=f"tracing {label}",
-                )
+        for tracing, variant in run.tracing.variants.items():
+            rates = [step.offered_rps for step in variant.sweep]
+            latencies = [step.by_endpoint[endpoint].latency for step in variant.sweep]
+            axes[0].plot(rates, [q.p50_ms for q in latencies], "o-", label=f"tracing {tracing}")
+            axes[1].plot(rates, [q.p99_ms for q in latencies], "o-", label=f"tracing {tracing}")
         for ax, q in zip(axes, ("p50", "p99"), strict=True):
             ax.set_xlabel("offered load (requests/s, both endpoints)")
             ax.set_ylabel(f"{q} latency (ms)")
@@ -100,7 +95,8 @@ def plots(results: dict[str, Any], folder: Path) -> list[Path]:
             ax.set_title(f"{endpoint}: {q}")
             ax.legend()
         figure.tight_layout()
-        path = folder / f"latency-{'post' if endpoint.startswith('POST') else 'get'}-orders.png"
+        name = "post" if endpoint is Endpoint.CREATE_ORDER else "get"
+        path = folder / f"latency-{name}-orders.png"
         figure.savefig(path, dpi=100)
         plt.close(figure)
         written.append(path)

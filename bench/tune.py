@@ -16,15 +16,30 @@ variant with `PYTHONPATH=<worktree>/services`, which takes precedence over the i
 """
 
 import argparse
-import asyncio
-import json
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 from bench import environment, load
+from bench.results import Repeated, Result
 from shopctl import stack
+
+
+class Variant(Result):
+    env: dict[str, dict[str, str]]  # by service
+    measured: Repeated  # median by CPU per request
+
+
+class Tuning(Result):
+    """results.json of `python -m bench.tune`."""
+
+    sampling: float
+    clients: int
+    seconds: float
+    rounds: int
+    get_share: float
+    variants: dict[str, Variant]
 
 
 def parse_variant(spec: str) -> tuple[str, dict[str, dict[str, str]]]:
@@ -48,49 +63,42 @@ def measure(
     clients: int,
     seconds: float,
     rounds: int,
-) -> dict[str, Any]:
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in stacks}
-    for _ in range(rounds):
-        for name, services in stacks.items():
-            before = services.cpu_seconds_by_service()
-            result = load.run_closed(services.cpu_seconds, workloads[name], clients, seconds)
-            answered = result["all"]["throughput_rps"] * result["duration_s"]
-            after = services.cpu_seconds_by_service()
-            result["cpu_ms_per_request"] = {
-                service: 1000 * (after[service] - before[service]) / max(1, answered)
-                for service in after
-            }
-            runs[name].append(result)
-    medians = {}
-    for name, results in runs.items():
-        ordered = sorted(results, key=lambda r: r["cpu_s_per_request"])
-        median = ordered[len(ordered) // 2]
-        medians[name] = {
-            **median,
-            "rounds_throughput_rps": [r["all"]["throughput_rps"] for r in results],
-            "rounds_cpu_ms_per_request": [1000 * r["cpu_s_per_request"] for r in results],
-        }
-    return medians
+) -> dict[str, Repeated]:
+    return load.take_turns(
+        rounds,
+        {
+            name: partial(
+                load.run_closed, services.cpu_seconds_by_service, workloads[name], clients, seconds
+            )
+            for name, services in stacks.items()
+        },
+        median_by=lambda r: r.cpu_ms_per_request,
+    )
 
 
-def table(medians: dict[str, Any]) -> str:
+def table(measured: dict[str, Repeated]) -> str:
     lines = [
         "| variant | req/s | p50 / p99 ms | errors | CPU ms/request | order | inventory | pricing |"
         " rounds (CPU ms/request) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     errors = []
-    for name, r in medians.items():
-        per = r["cpu_ms_per_request"]
-        rounds = ", ".join(f"{v:.1f}" for v in r["rounds_cpu_ms_per_request"])
+    for name, repeated in measured.items():
+        median = repeated.median
+        overall, per = median.overall, median.cpu_ms_per_request_by_service
+        rounds = ", ".join(f"{r.cpu_ms_per_request:.1f}" for r in repeated.rounds)
         lines.append(
-            f"| {name} | {r['all']['throughput_rps']:.1f} | {r['all']['p50_ms']:.0f} / "
-            f"{r['all']['p99_ms']:.0f} | {r['all']['errors']} | {1000 * r['cpu_s_per_request']:.2f}"
+            f"| {name} | {overall.throughput_rps:.1f} | {_ms(overall.latency.p50_ms)} / "
+            f"{_ms(overall.latency.p99_ms)} | {overall.errors} | {median.cpu_ms_per_request:.2f}"
             f" | {per['order']:.2f} | {per['inventory']:.2f} | {per['pricing']:.2f} | {rounds} |"
         )
-        if r["all"]["errors"]:
-            errors.append(f"{name}: {r['all']['error_reasons']}")
+        if overall.errors:
+            errors.append(f"{name}: {median.error_reasons}")
     return "\n".join(lines + errors)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def main() -> int:
@@ -130,16 +138,12 @@ def main() -> int:
                     workdir / name, postgres.url, telemetry, per_service_env=env
                 )
             workloads = {
-                name: load.Workload(
-                    services.order_url,
-                    asyncio.run(load.create_orders(services.order_url, 200)),
-                    get_share=args.get_share,
-                )
+                name: load.prepared_workload(services.order_url, 200, args.get_share)
                 for name, services in stacks.items()
             }
             # One unmeasured round: first requests pay imports, pool growth and statement caches.
             measure(stacks, workloads, args.clients, 2, 1)
-            medians = measure(stacks, workloads, args.clients, args.seconds, args.rounds)
+            measured = measure(stacks, workloads, args.clients, args.seconds, args.rounds)
         finally:
             for services in stacks.values():
                 services.stop()
@@ -151,10 +155,20 @@ def main() -> int:
                 for log in workdir.glob("*/logs/*.log"):
                     copy = args.out / f"{log.parent.parent.name}-{log.name}"
                     copy.write_bytes(log.read_bytes())
-    print(table(medians))
+    print(table(measured))
     if args.out:
-        results = {"args": vars(args) | {"out": str(args.out)}, **medians}
-        (args.out / "results.json").write_text(json.dumps(results, indent=2))
+        tuning = Tuning(
+            sampling=args.sampling,
+            clients=args.clients,
+            seconds=args.seconds,
+            rounds=args.rounds,
+            get_share=args.get_share,
+            variants={
+                name: Variant(env=variants[name], measured=repeated)
+                for name, repeated in measured.items()
+            },
+        )
+        (args.out / "results.json").write_text(tuning.model_dump_json(indent=2))
     return 0
 
 

@@ -10,10 +10,11 @@ import math
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from bench import report
+from bench.results import BenchmarkRun, Endpoint, Round, Tracing
 from tests.bench.conftest import skip_without_telemetry_tools
 from tests.conftest import REPO
 
@@ -33,7 +34,7 @@ RATIOS = (
     "pipeline_spans_lost",
     "pipeline_jaeger_over_sdk_spans",
 )
-Results = tuple[dict[str, Any], Path]
+Results = tuple[BenchmarkRun, Path]
 
 
 @pytest.fixture(scope="module")
@@ -48,40 +49,59 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
         timeout=180,
     )
     assert run.returncode == 0, f"bench --quick failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
-    return json.loads((out / "results.json").read_text()), out
+    return BenchmarkRun.model_validate_json((out / "results.json").read_text()), out
 
 
 def test_every_comparison_is_a_number(results: Results) -> None:
-    data, _ = results
-    assert set(RATIOS) <= set(data["ratios"]), set(RATIOS) - set(data["ratios"])
+    _, out = results
+    ratios = json.loads((out / "results.json").read_text())["ratios"]
+    assert set(RATIOS) <= set(ratios), set(RATIOS) - set(ratios)
     for name in RATIOS:
-        value = data["ratios"][name]["value"]
+        value = ratios[name]["value"]
         assert isinstance(value, int | float) and math.isfinite(value), f"{name} = {value!r}"
         assert value >= 0, f"{name} = {value}"
 
 
 def test_each_run_answered_without_errors(results: Results) -> None:
-    data, _ = results
-    runs = {f"tracing {k} capacity": v["capacity"] for k, v in data["tracing"].items()}
-    runs |= {f"{d} (20 ms, 50 clients)": data["async_vs_sync"][d] for d in ("async", "sync")}
-    runs |= {f"fan-out {m}": data["fanout"][m] for m in ("concurrent", "sequential")}
-    for name, run in runs.items():
-        assert run["all"]["throughput_rps"] > 0, name
-        assert run["all"]["errors"] == 0, f"{name}: {run['all']['errors']} errors"
-        assert run["cpu_s_per_request"] > 0, f"{name}: no CPU time read from the services"
+    run, _ = results
+    assert list(run.tracing.variants) == list(Tracing)
+    pair = run.async_vs_sync.at_goal_latency
+    runs: dict[str, Round] = {
+        f"tracing {tracing} capacity": variant.capacity.median
+        for tracing, variant in run.tracing.variants.items()
+    }
+    runs |= {"async (20 ms, 50 clients)": pair.async_service.median}
+    runs |= {"sync (20 ms, 50 clients)": pair.sync_service.median}
+    runs |= {"fan-out concurrent": run.fanout.concurrent.median}
+    runs |= {"fan-out sequential": run.fanout.sequential.median}
+    for name, measured in runs.items():
+        assert measured.overall.throughput_rps > 0, name
+        assert measured.overall.errors == 0, f"{name}: {measured.error_reasons}"
+        assert measured.cpu_ms_per_request > 0, f"{name}: no CPU time read from the services"
+        assert set(measured.cpu_ms_per_request_by_service) == {"order", "inventory", "pricing"}
+
+
+def test_the_fanout_reads_only(results: Results) -> None:
+    fanout = results[0].fanout.concurrent.median
+    assert fanout.by_endpoint[Endpoint.CREATE_ORDER].answered == 0
+    assert fanout.by_endpoint[Endpoint.CREATE_ORDER].latency.p50_ms is None
+    assert fanout.by_endpoint[Endpoint.READ_ORDER].answered == fanout.overall.answered > 0
 
 
 def test_every_span_is_accounted_for(results: Results) -> None:
-    spans = results[0]["pipeline"]["spans"]
+    spans = results[0].pipeline.spans
     # Each hop's counters must have moved, or they are not read from where spans pass.
-    assert spans["sdk_spans_processed"] > 0
-    assert spans["collector_accepted_spans"] > 0
-    assert spans["jaeger_spans"] > 0
+    assert spans.sdk_spans_processed > 0
+    assert spans.collector_accepted_spans > 0
+    assert spans.jaeger_spans > 0
+    assert spans.lost == 0
 
 
 def test_table_and_plots_are_written(results: Results) -> None:
-    _, out = results
+    run, out = results
     table = (out / "results.md").read_text()
     assert "async_over_sync_throughput" in table
+    # The table renders the same from results.json as from the run that wrote it.
+    assert report.markdown(run) == table
     for plot in ("latency-post-orders.png", "latency-get-orders.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot

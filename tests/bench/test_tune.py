@@ -1,13 +1,12 @@
 """`python -m bench.tune`: variants are parsed as documented, and a tiny run measures them."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from bench.tune import parse_variant
+from bench.tune import Tuning, parse_variant
 from tests.bench.conftest import skip_without_telemetry_tools
 from tests.conftest import REPO
 
@@ -48,11 +47,14 @@ def test_two_variants_are_measured_side_by_side(tmp_path: Path) -> None:
         timeout=180,
     )
     assert run.returncode == 0, f"bench.tune failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
-    results = json.loads((tmp_path / "results.json").read_text())
-    for variant in ("baseline", "small-pool"):
-        assert results[variant]["all"]["throughput_rps"] > 0
-        assert results[variant]["all"]["errors"] == 0, results[variant]["all"]["error_reasons"]
-        per_service = results[variant]["cpu_ms_per_request"]
+    results = Tuning.model_validate_json((tmp_path / "results.json").read_text())
+    assert results.variants["small-pool"].env["order"] == {"HTTP_MAX_CONNECTIONS": "2"}
+    for name, variant in results.variants.items():
+        assert len(variant.measured.rounds) == 1, name
+        median = variant.measured.median
+        assert median.overall.throughput_rps > 0, name
+        assert median.overall.errors == 0, median.error_reasons
+        per_service = median.cpu_ms_per_request_by_service
         assert set(per_service) == {"order", "inventory", "pricing"}
         assert all(ms > 0 for ms in per_service.values()), per_service
     assert "| small-pool |" in run.stdout

@@ -41,6 +41,7 @@ from order.models import IdempotencyRecord, Order
 from order.orders import ORDER_WITH_LINES, order_detail, order_from_quote
 from order.schemas import OrderOut, OrderRequest
 from order.settings import OrderSettings
+from pricing.contract import Quote
 from shopkit.db import discard_closed
 
 tracer = trace.get_tracer(__name__)
@@ -99,7 +100,8 @@ def create_app() -> Flask:
             reserved = False
             try:
                 # One call after the other: a sync worker can wait for only one thing at a time.
-                quote = call("POST", f"{settings.pricing_url}/quotes", json={"items": items}).json()
+                quoted = call("POST", f"{settings.pricing_url}/quotes", json={"items": items})
+                quote = Quote.model_validate_json(quoted.content)
                 call(
                     "POST",
                     f"{settings.inventory_url}/reservations",
@@ -170,7 +172,7 @@ def _claim(session: Session, key: str, fingerprint: Any) -> uuid.UUID | Order | 
 
 
 def _persist(
-    session: Session, key: str, order_id: uuid.UUID, body: OrderRequest, quote: dict[str, Any]
+    session: Session, key: str, order_id: uuid.UUID, body: OrderRequest, quote: Quote
 ) -> Order:
     order = order_from_quote(order_id, body, quote)
     with session.begin():

@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.dml import ReturningInsert
 
+from inventory.contract import OutOfStock, ReservationConflict, Shortage
 from inventory.models import Reservation, ReservationLine, Stock
-from inventory.schemas import Shortage
 from shopkit.db import single_statement
 from shopkit.types import LineItem
 
@@ -51,16 +51,6 @@ CREATE_RESERVATION = (
     .bindparams(bindparam("order_id", type_=Uuid))
     .columns(order_id=Uuid)
 )
-
-
-class OutOfStock(Exception):
-    def __init__(self, shortages: list[Shortage]) -> None:
-        super().__init__(", ".join(s.sku for s in shortages))
-        self.shortages = shortages
-
-
-class ReservationConflict(Exception):
-    """The order already has a reservation that differs, or was released."""
 
 
 async def get_levels(session: AsyncSession, skus: Sequence[str]) -> dict[str, int]:

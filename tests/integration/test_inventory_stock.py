@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inventory import stock
+from inventory.contract import OutOfStock, ReservationConflict
 from inventory.models import Reservation, Stock
 from shopkit.types import LineItem
 
@@ -34,7 +35,7 @@ async def test_reservation_takes_every_item(session: AsyncSession) -> None:
 async def test_one_short_item_reserves_nothing(session: AsyncSession) -> None:
     await stock.seed_stock(session, products=2, available=5)
 
-    with pytest.raises(stock.OutOfStock) as refused:
+    with pytest.raises(OutOfStock) as refused:
         await stock.reserve(session, uuid.uuid4(), items(("SKU-00001", 5), ("SKU-00002", 6)))
 
     assert [(s.sku, s.requested, s.available) for s in refused.value.shortages] == [
@@ -48,7 +49,7 @@ async def test_one_short_item_reserves_nothing(session: AsyncSession) -> None:
 
 
 async def test_unknown_sku_is_short_with_nothing_available(session: AsyncSession) -> None:
-    with pytest.raises(stock.OutOfStock) as refused:
+    with pytest.raises(OutOfStock) as refused:
         await stock.reserve(session, uuid.uuid4(), items(("NOPE-1", 1)))
     assert refused.value.shortages[0].available == 0
 
@@ -69,7 +70,7 @@ async def test_same_order_with_other_items_conflicts(session: AsyncSession) -> N
     order = uuid.uuid4()
     await stock.reserve(session, order, items(("SKU-00001", 4)))
 
-    with pytest.raises(stock.ReservationConflict):
+    with pytest.raises(ReservationConflict):
         await stock.reserve(session, order, items(("SKU-00001", 5)))
     assert await stock.get_levels(session, ["SKU-00001"]) == {"SKU-00001": 6}
 
@@ -92,7 +93,7 @@ async def test_a_reservation_arriving_after_its_release_is_refused(session: Asyn
     order = uuid.uuid4()
 
     await stock.release(session, order)  # compensation overtook a slow reservation request
-    with pytest.raises(stock.ReservationConflict):
+    with pytest.raises(ReservationConflict):
         await stock.reserve(session, order, items(("SKU-00001", 4)))
 
     assert await stock.get_levels(session, ["SKU-00001"]) == {"SKU-00001": 10}
@@ -110,7 +111,7 @@ async def test_concurrent_reservations_never_oversell(
         async with sessions() as session:
             try:
                 await stock.reserve(session, uuid.uuid4(), items(*pairs[:: 1 if n % 2 else -1]))
-            except stock.OutOfStock:
+            except OutOfStock:
                 return False
             return True
 
@@ -133,7 +134,7 @@ async def test_concurrent_reserve_and_release_balance_out(
 
     async def reserve_then_release(order: uuid.UUID) -> None:
         async with sessions() as session:
-            with contextlib.suppress(stock.OutOfStock):
+            with contextlib.suppress(OutOfStock):
                 await stock.reserve(session, order, items(("SKU-00001", 1)))
             await stock.release(session, order)
 

@@ -1,6 +1,8 @@
 """HTTP routes of the inventory service: parse, call stock.py, map the result."""
 
+import asyncio
 import uuid
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
@@ -62,7 +64,8 @@ async def create_reservation(
     session: SessionDep, body: ReservationRequest, response: Response, scenarios: ScenariosDep
 ) -> ReservationOut:
     contention = scenarios.get(LOCK_CONTENTION)
-    hold = contention.latency_ms / 1000 if contention.hits() else 0
+    # The lock-contention scenario: slow work while the stock rows stay locked.
+    hold = partial(asyncio.sleep, contention.latency_ms / 1000) if contention.hits() else None
     try:
         created = await stock.reserve(session, body.order_id, body.items, hold)
     except OutOfStock as exc:

@@ -5,9 +5,8 @@ calls. Every change of stock happens in one database transaction that locks the 
 touches in SKU order, so concurrent reservations never oversell and never deadlock.
 """
 
-import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from opentelemetry import metrics, trace
 from sqlalchemy import (
@@ -51,6 +50,11 @@ CREATE_RESERVATION = (
     .bindparams(bindparam("order_id", type_=Uuid))
     .columns(order_id=Uuid)
 )
+
+
+# Work done while a reservation holds its stock rows locked: the lock-contention scenario's
+# slow work, chosen by the API layer.
+WhileLocked = Callable[[], Awaitable[None]]
 
 
 async def get_levels(session: AsyncSession, skus: Sequence[str]) -> dict[str, int]:
@@ -98,18 +102,19 @@ async def reserve(
     session: AsyncSession,
     order_id: uuid.UUID,
     items: Sequence[LineItem],
-    hold_lock_seconds: float = 0,
+    while_locked: WhileLocked | None = None,
 ) -> bool:
     """Reserve every item or none. Returns whether the reservation was created now.
 
     Repeating the call for the same order and items returns the existing reservation, so
-    callers may retry after a timeout without reserving twice.
+    callers may retry after a timeout without reserving twice. `while_locked`, if given, runs
+    with the items' stock rows locked, before any stock is taken.
     """
     with tracer.start_as_current_span(
         "reserve-stock", attributes={"order.id": str(order_id), "order.item_count": len(items)}
     ):
         try:
-            return await _reserve(session, order_id, items, hold_lock_seconds)
+            return await _reserve(session, order_id, items, while_locked)
         except OutOfStock:
             conflicts.add(1, {"reason": "out_of_stock"})
             raise
@@ -119,7 +124,10 @@ async def reserve(
 
 
 async def _reserve(
-    session: AsyncSession, order_id: uuid.UUID, items: Sequence[LineItem], hold_lock_seconds: float
+    session: AsyncSession,
+    order_id: uuid.UUID,
+    items: Sequence[LineItem],
+    while_locked: WhileLocked | None,
 ) -> bool:
     async with session.begin():
         created = await session.scalar(CREATE_RESERVATION, {"order_id": order_id})
@@ -135,10 +143,9 @@ async def _reserve(
             )
 
         skus = [i.sku for i in items]
-        if hold_lock_seconds:
-            # The lock-contention scenario: slow work while the stock rows stay locked.
+        if while_locked is not None:
             await _lock_levels(session, skus)
-            await asyncio.sleep(hold_lock_seconds)
+            await while_locked()
         taken = set(
             await session.scalars(
                 TAKE_STOCK,

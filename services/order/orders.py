@@ -2,9 +2,9 @@
 
 Every public function runs its own short transactions: placing an order never holds a
 database connection while it waits for another service. It claims the Idempotency-Key in
-one transaction, quotes and reserves concurrently, then stores the order and completes the
-claim in a second one. Whatever fails after the reservation gives the stock back
-(compensation) and frees the key for a retry.
+one transaction, quotes and reserves (both at once, unless the fan-out it was given says
+otherwise), then stores the order and completes the claim in a second one. Whatever fails
+after the reservation gives the stock back (compensation) and frees the key for a retry.
 
 The claim is also the saga's outbox: a process that dies mid-order leaves it unfinished, and
 recovery.py finishes it from any order instance. The claim's `attempt` fences the two apart:

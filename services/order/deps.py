@@ -11,11 +11,9 @@ from fastapi import Depends, FastAPI, Request
 
 from order.clients import InventoryClient, PricingClient
 from order.fanout import FanOut, concurrently, one_after_another
-from order.orders import BATCHED_LINES, LineLoading, LinesPerOrder, OrderPlacement
+from order.orders import BATCHED_LINES, LINES_PER_ORDER, LineLoading, OrderPlacement
 from order.settings import OrderSettings
 from shopkit.scenarios import N_PLUS_ONE, SEQUENTIAL_FANOUT, ScenariosDep
-
-LINES_PER_ORDER = LinesPerOrder()
 
 
 def inventory_client(app: FastAPI) -> InventoryClient:

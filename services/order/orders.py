@@ -549,6 +549,7 @@ class LinesPerOrder:
 
 
 BATCHED_LINES = BatchedLines()
+LINES_PER_ORDER = LinesPerOrder()
 
 
 async def list_orders(

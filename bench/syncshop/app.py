@@ -49,6 +49,7 @@ from order.orders import (
 )
 from order.schemas import OrderOut, OrderRequest
 from order.settings import OrderSettings
+from pricing.contract import Quote
 from shopkit.db import discard_closed
 
 tracer = trace.get_tracer(__name__)
@@ -107,7 +108,8 @@ def create_app() -> Flask:
         reserved = False
         try:
             # One call after the other: a sync worker can wait for only one thing at a time.
-            quote = call("POST", f"{settings.pricing_url}/quotes", json={"items": items}).json()
+            quoted = call("POST", f"{settings.pricing_url}/quotes", json={"items": items})
+            quote = Quote.model_validate_json(quoted.content)
             call(
                 "POST",
                 f"{settings.inventory_url}/reservations",

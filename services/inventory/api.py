@@ -1,19 +1,23 @@
 """HTTP routes of the inventory service: parse, call stock.py, map the result."""
 
+import asyncio
 import uuid
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
 from inventory import stock
-from inventory.models import Reservation
-from inventory.schemas import (
+from inventory.contract import (
+    OutOfStock,
+    ReservationConflict,
     ReservationOut,
     ReservationRequest,
     StockLevel,
     StockList,
     StockUpdate,
 )
+from inventory.models import Reservation
 from shopkit.auth import AdminDep
 from shopkit.db import DatabaseDep, SessionDep
 from shopkit.problems import Problem
@@ -60,10 +64,11 @@ async def create_reservation(
     database: DatabaseDep, body: ReservationRequest, response: Response, scenarios: ScenariosDep
 ) -> ReservationOut:
     contention = scenarios.get(LOCK_CONTENTION)
-    hold = contention.latency_ms / 1000 if contention.hits() else 0
+    # The lock-contention scenario: slow work while the stock rows stay locked.
+    hold = partial(asyncio.sleep, contention.latency_ms / 1000) if contention.hits() else None
     try:
         created = await stock.reserve(database, body.order_id, body.items, hold)
-    except stock.OutOfStock as exc:
+    except OutOfStock as exc:
         raise Problem(
             409,
             "out-of-stock",
@@ -71,7 +76,7 @@ async def create_reservation(
             f"not enough stock for {exc}",
             shortages=[s.model_dump() for s in exc.shortages],
         ) from exc
-    except stock.ReservationConflict as exc:
+    except ReservationConflict as exc:
         raise Problem(409, "reservation-conflict", "Reservation conflict", str(exc)) from exc
     if not created:
         response.status_code = status.HTTP_200_OK

@@ -5,7 +5,6 @@ from fastapi import FastAPI
 from inventory import api
 from inventory.settings import InventorySettings
 from shopkit.app import create_service_app
-from shopkit.scenarios import ERRORS, LOCK_CONTENTION, SLOW_DEPENDENCY
 
 
 def create_app(settings: InventorySettings | None = None) -> FastAPI:
@@ -14,5 +13,4 @@ def create_app(settings: InventorySettings | None = None) -> FastAPI:
         description="Stock per SKU and all-or-nothing reservations per order.",
         settings=settings or InventorySettings(),
         routers=[api.router],
-        scenarios=(SLOW_DEPENDENCY, ERRORS, LOCK_CONTENTION),
     )

@@ -7,9 +7,8 @@ request paths run Core statements on a connection (shopkit.db.Database); only re
 whole reservation loads entities, through a session.
 """
 
-import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from opentelemetry import metrics, trace
 from sqlalchemy import (
@@ -29,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.dml import ReturningInsert
 
+from inventory.contract import OutOfStock, ReservationConflict, Shortage
 from inventory.models import Reservation, ReservationLine, Stock
-from inventory.schemas import Shortage
 from shopkit.db import Database
 from shopkit.types import LineItem
 
@@ -55,14 +54,9 @@ CREATE_RESERVATION = (
 )
 
 
-class OutOfStock(Exception):
-    def __init__(self, shortages: list[Shortage]) -> None:
-        super().__init__(", ".join(s.sku for s in shortages))
-        self.shortages = shortages
-
-
-class ReservationConflict(Exception):
-    """The order already has a reservation that differs, or was released."""
+# Work done while a reservation holds its stock rows locked: the lock-contention scenario's
+# slow work, chosen by the API layer.
+WhileLocked = Callable[[], Awaitable[None]]
 
 
 # The SKUs travel as one array (`= ANY`), not as `IN (...)`: an IN list is rendered into the
@@ -112,18 +106,19 @@ async def reserve(
     database: Database,
     order_id: uuid.UUID,
     items: Sequence[LineItem],
-    hold_lock_seconds: float = 0,
+    while_locked: WhileLocked | None = None,
 ) -> bool:
     """Reserve every item or none. Returns whether the reservation was created now.
 
     Repeating the call for the same order and items returns the existing reservation, so
-    callers may retry after a timeout without reserving twice.
+    callers may retry after a timeout without reserving twice. `while_locked`, if given, runs
+    with the items' stock rows locked, before any stock is taken.
     """
     with tracer.start_as_current_span(
         "reserve-stock", attributes={"order.id": str(order_id), "order.item_count": len(items)}
     ):
         try:
-            return await _reserve(database, order_id, items, hold_lock_seconds)
+            return await _reserve(database, order_id, items, while_locked)
         except OutOfStock:
             conflicts.add(1, {"reason": "out_of_stock"})
             raise
@@ -133,7 +128,10 @@ async def reserve(
 
 
 async def _reserve(
-    database: Database, order_id: uuid.UUID, items: Sequence[LineItem], hold_lock_seconds: float
+    database: Database,
+    order_id: uuid.UUID,
+    items: Sequence[LineItem],
+    while_locked: WhileLocked | None,
 ) -> bool:
     async with database.transaction() as connection:
         created = (await connection.execute(CREATE_RESERVATION, {"order_id": order_id})).scalar()
@@ -151,10 +149,9 @@ async def _reserve(
             )
 
         skus = [i.sku for i in items]
-        if hold_lock_seconds:
-            # The lock-contention scenario: slow work while the stock rows stay locked.
+        if while_locked is not None:
             await _lock_levels(connection, skus)
-            await asyncio.sleep(hold_lock_seconds)
+            await while_locked()
         taken = set(
             await connection.scalars(
                 TAKE_STOCK,

@@ -3,45 +3,18 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 
+from inventory.contract import OutOfStock, ReservationConflict
 from order import orders
-from order.clients import (
-    InventoryClient,
-    OutOfStock,
-    PricingClient,
-    ReservationConflict,
-    UnknownSkus,
-)
+from order.deps import FanOutDep, InventoryDep, LineLoadingDep, PlacementDep, PricingDep
 from order.schemas import CustomerId, OrderDetail, OrderOut, OrderPage, OrderRequest
-from order.settings import OrderSettings
+from pricing.contract import UnknownSkus
 from shopkit.db import DatabaseDep, SessionDep
 from shopkit.problems import Problem
-from shopkit.scenarios import N_PLUS_ONE, SEQUENTIAL_FANOUT, ScenariosDep
 
 router = APIRouter(tags=["orders"])
 
-
-# Dependencies are `async def` although they never await: FastAPI runs a plain `def`
-# dependency in its thread pool, a thread hop on every request for an attribute lookup.
-async def get_settings(request: Request) -> OrderSettings:
-    settings: OrderSettings = request.app.state.settings
-    return settings
-
-
-async def get_inventory(request: Request) -> InventoryClient:
-    settings: OrderSettings = request.app.state.settings
-    return InventoryClient("inventory", settings.inventory_url, request.app.state.http, settings)
-
-
-async def get_pricing(request: Request) -> PricingClient:
-    settings: OrderSettings = request.app.state.settings
-    return PricingClient("pricing", settings.pricing_url, request.app.state.http, settings)
-
-
-SettingsDep = Annotated[OrderSettings, Depends(get_settings)]
-InventoryDep = Annotated[InventoryClient, Depends(get_inventory)]
-PricingDep = Annotated[PricingClient, Depends(get_pricing)]
 IdempotencyKey = Annotated[
     str,
     Header(
@@ -67,29 +40,17 @@ async def place_order(
     body: OrderRequest,
     key: IdempotencyKey,
     response: Response,
-    database: DatabaseDep,
-    settings: SettingsDep,
-    inventory: InventoryDep,
-    pricing: PricingDep,
-    scenarios: ScenariosDep,
+    placement: PlacementDep,
 ) -> OrderOut:
     try:
-        order, replayed = await orders.place_order(
-            database,
-            inventory,
-            pricing,
-            key,
-            body,
-            settings.idempotency_claim_ttl_seconds,
-            sequential=scenarios.get(SEQUENTIAL_FANOUT).hits(),
-        )
+        order, replayed = await placement.place(key, body)
     except OutOfStock as exc:
         raise Problem(
             409,
             "out-of-stock",
             "Out of stock",
             f"not enough stock for {exc}",
-            shortages=exc.shortages,
+            shortages=[shortage.model_dump() for shortage in exc.shortages],
         ) from exc
     except ReservationConflict as exc:
         raise Problem(409, "reservation-conflict", "Reservation conflict", str(exc)) from exc
@@ -98,8 +59,8 @@ async def place_order(
             422,
             "unknown-sku",
             "Unknown SKU",
-            "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors),
-            errors=exc.errors,
+            str(exc),
+            errors=[error.model_dump(by_alias=True) for error in exc.errors],
         ) from exc
     except orders.IdempotencyKeyReused as exc:
         raise Problem(
@@ -132,10 +93,9 @@ async def get_order(
     database: DatabaseDep,
     inventory: InventoryDep,
     pricing: PricingDep,
-    scenarios: ScenariosDep,
+    fan_out: FanOutDep,
 ) -> OrderDetail:
-    sequential = scenarios.get(SEQUENTIAL_FANOUT).hits()
-    detail = await orders.get_order_detail(database, inventory, pricing, order_id, sequential)
+    detail = await orders.get_order_detail(database, inventory, pricing, order_id, fan_out)
     if detail is None:
         raise Problem(404, "unknown-order", "Unknown order", f"no order {order_id}")
     return detail
@@ -144,15 +104,13 @@ async def get_order(
 @router.get("/orders", summary="Orders, newest first, optionally of one customer")
 async def list_orders(
     session: SessionDep,
-    scenarios: ScenariosDep,
+    lines: LineLoadingDep,
     customer_id: Annotated[CustomerId | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OrderPage:
     try:
-        page, next_cursor = await orders.list_orders(
-            session, customer_id, limit, cursor, scenarios.get(N_PLUS_ONE).hits()
-        )
+        page, next_cursor = await orders.list_orders(session, customer_id, limit, cursor, lines)
     except orders.InvalidCursor as exc:
         raise Problem(
             422,

@@ -1,30 +1,24 @@
-"""Typed calls to inventory and pricing; their answers mapped to this service's errors."""
+"""Calls to inventory and pricing, in the types each of them publishes (their `contract`
+modules): the bodies sent and read back, and the errors their refusals map to."""
 
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
 
 import httpx
 
+from inventory.contract import (
+    OutOfStock,
+    ReservationConflict,
+    ReservationRefused,
+    ReservationRequest,
+    StockList,
+)
+from pricing.contract import PriceList, Quote, QuoteRefused, QuoteRequest, UnknownSkus
 from shopkit.http import ServiceClient
 from shopkit.types import LineItem
 
-
-class OutOfStock(Exception):
-    def __init__(self, shortages: list[dict[str, Any]]) -> None:
-        super().__init__(", ".join(s["sku"] for s in shortages))
-        self.shortages = shortages
-
-
-class ReservationConflict(Exception):
-    pass
-
-
-class UnknownSkus(Exception):
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        super().__init__("; ".join(e["field"] for e in errors))
-        self.errors = errors
+JSON = {"Content-Type": "application/json"}
 
 
 class UnexpectedAnswer(Exception):
@@ -34,26 +28,25 @@ class UnexpectedAnswer(Exception):
         super().__init__(f"{name} answered {response.status_code}: {response.text[:500]}")
 
 
-def _items(items: Sequence[LineItem]) -> list[dict[str, Any]]:
-    return [item.model_dump() for item in items]
-
-
 class InventoryClient(ServiceClient):
     async def reserve(self, order_id: uuid.UUID, items: Sequence[LineItem]) -> None:
+        # Built, not validated: the items were validated with the order's own request.
+        body = ReservationRequest.model_construct(order_id=order_id, items=list(items))
         # Reservations are idempotent per order id, so a timed-out attempt may be retried.
         response = await self.request(
             "POST",
             "/reservations",
             idempotent=True,
-            json={"order_id": str(order_id), "items": _items(items)},
+            content=body.model_dump_json(),
+            headers=JSON,
         )
         if response.status_code in (200, 201):
             return
         if response.status_code == 409:
-            problem = response.json()
-            if problem.get("shortages"):
-                raise OutOfStock(problem["shortages"])
-            raise ReservationConflict(problem.get("detail", "reservation conflict"))
+            refused = ReservationRefused.model_validate_json(response.content)
+            if refused.shortages:
+                raise OutOfStock(refused.shortages)
+            raise ReservationConflict(refused.detail)
         raise UnexpectedAnswer(self.name, response)
 
     async def release(self, order_id: uuid.UUID) -> None:
@@ -65,23 +58,28 @@ class InventoryClient(ServiceClient):
         response = await self.request("GET", "/stock", idempotent=True, params={"sku": skus})
         if response.status_code != 200:
             raise UnexpectedAnswer(self.name, response)
-        return {item["sku"]: item["available"] for item in response.json()["items"]}
+        levels = StockList.model_validate_json(response.content)
+        return {level.sku: level.available for level in levels.items}
 
 
 class PricingClient(ServiceClient):
-    async def quote(self, items: Sequence[LineItem]) -> dict[str, Any]:
+    async def quote(self, items: Sequence[LineItem]) -> Quote:
+        body = QuoteRequest.model_construct(items=list(items))  # validated with the order
         # A quote stores nothing, so retrying it is safe.
         response = await self.request(
-            "POST", "/quotes", idempotent=True, json={"items": _items(items)}
+            "POST", "/quotes", idempotent=True, content=body.model_dump_json(), headers=JSON
         )
         if response.status_code == 200:
-            return response.json()  # type: ignore[no-any-return]
-        if response.status_code == 422 and response.json().get("errors"):
-            raise UnknownSkus(response.json()["errors"])
+            return Quote.model_validate_json(response.content)
+        if response.status_code == 422:
+            refused = QuoteRefused.model_validate_json(response.content)
+            if refused.errors:
+                raise UnknownSkus(refused.errors)
         raise UnexpectedAnswer(self.name, response)
 
     async def unit_prices(self, skus: Sequence[str]) -> dict[str, Decimal]:
         response = await self.request("GET", "/prices", idempotent=True, params={"sku": skus})
         if response.status_code != 200:
             raise UnexpectedAnswer(self.name, response)
-        return {item["sku"]: Decimal(item["unit_price"]) for item in response.json()["items"]}
+        prices = PriceList.model_validate_json(response.content)
+        return {price.sku: price.unit_price for price in prices.items}

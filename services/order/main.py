@@ -6,7 +6,6 @@ from order import api
 from order.recovery import run_recovery
 from order.settings import OrderSettings
 from shopkit.app import create_service_app
-from shopkit.scenarios import N_PLUS_ONE, SEQUENTIAL_FANOUT
 
 
 def create_app(settings: OrderSettings | None = None) -> FastAPI:
@@ -15,7 +14,6 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
         description="Places orders through pricing and inventory, and serves them back.",
         settings=settings or OrderSettings(),
         routers=[api.router],
-        scenarios=(N_PLUS_ONE, SEQUENTIAL_FANOUT),
         # Finishes orders left unfinished by a process that died (docs/failure-model.md).
         background=[run_recovery],
     )

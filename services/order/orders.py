@@ -2,9 +2,9 @@
 
 Every public function runs its own short transactions: placing an order never holds a
 database connection while it waits for another service. It claims the Idempotency-Key in
-one transaction, quotes and reserves concurrently, then stores the order and completes the
-claim in a second one. Whatever fails after the reservation gives the stock back
-(compensation) and frees the key for a retry.
+one transaction, quotes and reserves (both at once, unless the fan-out it was given says
+otherwise), then stores the order and completes the claim in a second one. Whatever fails
+after the reservation gives the stock back (compensation) and frees the key for a retry.
 
 The claim is also the saga's outbox: a process that dies mid-order leaves it unfinished, and
 recovery.py finishes it from any order instance. The claim's `attempt` fences the two apart:
@@ -12,17 +12,16 @@ only the holder of the current attempt may complete the claim or release its sto
 request and the recovery that took its claim over never both act. See docs/failure-model.md.
 """
 
-import asyncio
 import base64
 import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Protocol
 
 from opentelemetry import metrics, trace
 from sqlalchemy import (
@@ -43,21 +42,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from order.clients import (
-    InventoryClient,
-    OutOfStock,
-    PricingClient,
-    ReservationConflict,
-    UnknownSkus,
-)
+from inventory.contract import OutOfStock, ReservationConflict
+from order.clients import InventoryClient, PricingClient
+from order.fanout import FanOut, concurrently
 from order.models import IdempotencyRecord, Order, OrderLine
 from order.schemas import LiveLine, OrderDetail, OrderRequest
+from pricing.contract import Quote, UnknownSkus
 from shopkit.db import Database
 from shopkit.problems import DependencyUnavailable
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-U = TypeVar("U")
 tracer = trace.get_tracer(__name__)
 meter = metrics.get_meter(__name__)
 orders_created = meter.create_counter(
@@ -105,99 +99,185 @@ def request_fingerprint(request: OrderRequest) -> str:
     return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
 
 
-async def place_order(
-    database: Database,
-    inventory: InventoryClient,
-    pricing: PricingClient,
-    key: str,
-    request: OrderRequest,
-    claim_ttl_seconds: float,
-    sequential: bool = False,
-) -> tuple[Order, bool]:
-    """Place an order once per Idempotency-Key. Returns the order and whether it is a replay.
+@dataclass(frozen=True, slots=True)
+class OrderPlacement:
+    """Placing an order once per Idempotency-Key: the saga's steps and what they need.
 
-    `sequential` (the sequential-fanout scenario) quotes, then reserves, instead of both at once.
+    The API builds one per request (order/deps.py), with the fan-out the scenarios chose;
+    recovery builds one per instance and drives unfinished claims with the same steps.
     """
-    with tracer.start_as_current_span(
-        "place-order",
-        attributes={"customer.id": request.customer_id, "order.item_count": len(request.items)},
-    ) as span:
-        try:
-            order, replayed = await _place_order(
-                database, inventory, pricing, key, request, claim_ttl_seconds, sequential
+
+    database: Database
+    inventory: InventoryClient
+    pricing: PricingClient
+    # The lease of a claim: an unfinished claim older than this may be taken over.
+    claim_ttl_seconds: float
+    fan_out: FanOut = concurrently
+
+    async def place(self, key: str, request: OrderRequest) -> tuple[Order, bool]:
+        """Place the order, or find the one this key placed. Returns it and whether it is a
+        replay."""
+        with tracer.start_as_current_span(
+            "place-order",
+            attributes={
+                "customer.id": request.customer_id,
+                "order.item_count": len(request.items),
+            },
+        ) as span:
+            try:
+                order, replayed = await self._place(key, request)
+            except Exception as exc:
+                orders_failed.add(1, {"reason": _failure_reason(exc)})
+                raise
+            span.set_attributes(
+                {
+                    "order.id": str(order.id),
+                    "order.total": str(order.total),
+                    "order.currency": order.currency,
+                    "order.replayed": replayed,
+                }
             )
-        except Exception as exc:
-            orders_failed.add(1, {"reason": _failure_reason(exc)})
+            if not replayed:
+                count_placed(order)
+            return order, replayed
+
+    async def _place(self, key: str, request: OrderRequest) -> tuple[Order, bool]:
+        with tracer.start_as_current_span("claim-idempotency-key"):
+            claim = await self._claim(key, request)
+        if isinstance(claim, Order):
+            trace.get_current_span().set_attribute("order.id", str(claim.id))
+            return claim, True
+        trace.get_current_span().set_attribute("order.id", str(claim.order_id))
+
+        quote, reserved = await self.quote_and_reserve(claim, request)
+        try:
+            order = await self.store(claim, request, quote, reserved)
+        except ClaimTakenOver:
+            raise  # the claim, and its stock, are recovery's now
+        except BaseException:
+            with tracer.start_as_current_span("compensate-order"):
+                # A claim taken over may hold what an earlier attempt reserved (or will: its
+                # call may still be on its way), whatever this attempt's call answered.
+                release = claim.attempt > 1 or _may_hold_stock(reserved)
+                await self._compensate(claim, release)
             raise
-        span.set_attributes(
-            {
-                "order.id": str(order.id),
-                "order.total": str(order.total),
-                "order.currency": order.currency,
-                "order.replayed": replayed,
-            }
+        return order, False
+
+    async def quote_and_reserve(
+        self, claim: Claim, request: OrderRequest
+    ) -> tuple[Quote | BaseException, BaseException | None]:
+        """Quote and reserve as the fan-out says. Both run to the end even when one fails, so
+        that no reservation is still on its way when a release goes out."""
+        return await self.fan_out(
+            self.pricing.quote(request.items),
+            self.inventory.reserve(claim.order_id, request.items),
         )
-        if not replayed:
-            count_placed(order)
-        return order, replayed
+
+    async def store(
+        self,
+        claim: Claim,
+        request: OrderRequest,
+        quote: Quote | BaseException,
+        reserved: BaseException | None,
+    ) -> Order:
+        """The saga's last step forward: raise the first failure of the two calls, or store
+        the order (see `persist`)."""
+        for outcome in (quote, reserved):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(quote, Quote)
+        with tracer.start_as_current_span("persist-order"):
+            return await persist(self.database, claim, request, quote)
+
+    async def _claim(self, key: str, request: OrderRequest) -> Claim | Order:
+        """Claim the key for a new order, or return the order it already placed."""
+        parameters = claim_parameters(key, request)
+        # The common case, a new key, is this one statement (no BEGIN/COMMIT around it).
+        async with self.database.statement() as connection:
+            claimed = await connection.scalar(CLAIM_KEY, parameters)
+        if claimed is not None:
+            return Claim(key, claimed, attempt=1)
+
+        # A key seen before: a replay, a conflict, or a claim left unfinished (rare paths).
+        async with self.database.sessionmaker() as session, session.begin():
+            record = await session.scalar(
+                select(IdempotencyRecord).where(IdempotencyRecord.key == key)
+            )
+            if record is None:  # its request failed and freed the key a moment ago
+                raise IdempotencyKeyInProgress
+            if record.request_hash != parameters["request_hash"]:
+                raise IdempotencyKeyReused
+            if record.state == "completed":
+                order = await _select_order(session, record.order_id)
+                assert order is not None, "a completed claim always has its order"
+                return order
+
+            # The claim's request died without finishing and recovery has not got to it yet:
+            # take it over with the same order id, so a reservation it may have made is found
+            # again instead of leaking stock. A claim being released is left to its releaser.
+            lease = timedelta(seconds=self.claim_ttl_seconds)
+            taken_over = (
+                await session.execute(
+                    update(IdempotencyRecord)
+                    .where(
+                        IdempotencyRecord.key == key,
+                        IdempotencyRecord.state == "in_progress",
+                        IdempotencyRecord.claimed_at < func.now() - lease,
+                    )
+                    .values(claimed_at=func.now(), attempt=IdempotencyRecord.attempt + 1)
+                    .returning(IdempotencyRecord.order_id, IdempotencyRecord.attempt)
+                )
+            ).first()
+            if taken_over is None:
+                raise IdempotencyKeyInProgress
+            return Claim(key, taken_over.order_id, taken_over.attempt)
+
+    async def _compensate(self, claim: Claim, release: bool) -> None:
+        """Give the stock back and free the key, unless the claim is no longer ours.
+
+        Whatever fails here leaves the claim unfinished, and recovery finishes it after the
+        lease.
+        """
+        try:
+            if release:
+                await self.release(claim)
+            else:
+                async with self.database.statement() as connection:
+                    await connection.execute(
+                        delete(IdempotencyRecord).where(_held(claim, "in_progress"))
+                    )
+        except Exception:
+            log.exception("could not compensate order %s; recovery will", claim.order_id)
+
+    async def release(self, claim: Claim, state: str = "in_progress") -> bool:
+        """The saga backwards: release the order's reservation, then free the key.
+
+        The claim is first moved to `releasing` (fenced), so it can never be completed once its
+        stock may have been given back: an order acknowledged with 201 is never released.
+        Returns False when the claim was not ours (any more). Raises if the release fails; the
+        claim then stays `releasing` for recovery.
+        """
+        if state == "in_progress":
+            async with self.database.statement() as connection:
+                marked = await connection.scalar(
+                    update(IdempotencyRecord)
+                    .where(_held(claim, "in_progress"))
+                    .values(state="releasing", claimed_at=func.now())
+                    .returning(IdempotencyRecord.key)
+                )
+            if marked is None:
+                return False
+        # Idempotent, and it leaves a tombstone: a reservation of ours still on its way is
+        # refused.
+        await self.inventory.release(claim.order_id)
+        async with self.database.statement() as connection:
+            await connection.execute(delete(IdempotencyRecord).where(_held(claim, "releasing")))
+        return True
 
 
 def count_placed(order: Order) -> None:
     orders_created.add(1)
     order_value.record(float(order.total), {"currency": order.currency})
-
-
-async def _place_order(
-    database: Database,
-    inventory: InventoryClient,
-    pricing: PricingClient,
-    key: str,
-    request: OrderRequest,
-    claim_ttl_seconds: float,
-    sequential: bool,
-) -> tuple[Order, bool]:
-    with tracer.start_as_current_span("claim-idempotency-key"):
-        claim = await _claim(database, key, request, claim_ttl_seconds)
-    if isinstance(claim, Order):
-        trace.get_current_span().set_attribute("order.id", str(claim.id))
-        return claim, True
-    trace.get_current_span().set_attribute("order.id", str(claim.order_id))
-
-    quote, reserved = await _both(
-        pricing.quote(request.items), inventory.reserve(claim.order_id, request.items), sequential
-    )
-    try:
-        for outcome in (quote, reserved):
-            if isinstance(outcome, BaseException):
-                raise outcome
-        assert isinstance(quote, dict)
-        with tracer.start_as_current_span("persist-order"):
-            order = await persist(database, claim, request, quote)
-    except ClaimTakenOver:
-        raise  # the claim, and its stock, are recovery's now
-    except BaseException:
-        with tracer.start_as_current_span("compensate-order"):
-            # A claim taken over may hold what an earlier attempt reserved (or will: its call
-            # may still be on its way), whatever this attempt's call answered: release it.
-            release = claim.attempt > 1 or _may_hold_stock(reserved)
-            await _compensate(database, inventory, claim, release)
-        raise
-    return order, False
-
-
-async def _both(
-    first: Awaitable[T], second: Awaitable[U], sequential: bool
-) -> tuple[T | BaseException, U | BaseException]:
-    """Await two independent calls, concurrently unless `sequential`; failures are returned."""
-    if not sequential:
-        return await asyncio.gather(first, second, return_exceptions=True)
-    results: list[Any] = []
-    for call in (first, second):
-        try:
-            results.append(await call)
-        except Exception as exc:
-            results.append(exc)
-    return results[0], results[1]
 
 
 def _failure_reason(exc: Exception) -> str:
@@ -226,69 +306,26 @@ def _may_hold_stock(reserved: object) -> bool:
     return True
 
 
-async def _claim(
-    database: Database, key: str, request: OrderRequest, ttl_seconds: float
-) -> Claim | Order:
-    """Claim the key for a new order, or return the order it already placed."""
-    parameters = claim_parameters(key, request)
-    # The common case, a new key, is this one statement (no BEGIN/COMMIT around it).
-    async with database.statement() as connection:
-        claimed = await connection.scalar(CLAIM_KEY, parameters)
-    if claimed is not None:
-        return Claim(key, claimed, attempt=1)
-
-    # A key seen before: a replay, a conflict, or a claim left unfinished (rare paths).
-    async with database.sessionmaker() as session, session.begin():
-        record = await session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == key))
-        if record is None:  # its request failed and freed the key a moment ago
-            raise IdempotencyKeyInProgress
-        if record.request_hash != parameters["request_hash"]:
-            raise IdempotencyKeyReused
-        if record.state == "completed":
-            order = await _select_order(session, record.order_id)
-            assert order is not None, "a completed claim always has its order"
-            return order
-
-        # The claim's request died without finishing and recovery has not got to it yet:
-        # take it over with the same order id, so a reservation it may have made is found
-        # again instead of leaking stock. A claim being released is left to its releaser.
-        taken_over = (
-            await session.execute(
-                update(IdempotencyRecord)
-                .where(
-                    IdempotencyRecord.key == key,
-                    IdempotencyRecord.state == "in_progress",
-                    IdempotencyRecord.claimed_at < func.now() - timedelta(seconds=ttl_seconds),
-                )
-                .values(claimed_at=func.now(), attempt=IdempotencyRecord.attempt + 1)
-                .returning(IdempotencyRecord.order_id, IdempotencyRecord.attempt)
-            )
-        ).first()
-        if taken_over is None:
-            raise IdempotencyKeyInProgress
-        return Claim(key, taken_over.order_id, taken_over.attempt)
-
-
-def order_from_quote(order_id: uuid.UUID, request: OrderRequest, quote: dict[str, Any]) -> Order:
+def order_from_quote(order_id: uuid.UUID, request: OrderRequest, quote: Quote) -> Order:
     """The order to store, priced line by line as pricing quoted it."""
     return Order(
         id=order_id,
         customer_id=request.customer_id,
         status="confirmed",
-        currency=quote["currency"],
-        subtotal=Decimal(quote["subtotal"]),
-        discount=Decimal(quote["discount"]),
-        total=Decimal(quote["total"]),
+        currency=quote.currency,
+        subtotal=quote.subtotal,
+        discount=quote.discount,
+        total=quote.total,
         lines=[
             OrderLine(
                 position=position,
-                sku=line["sku"],
-                quantity=line["quantity"],
-                unit_price=Decimal(line["unit_price"]),
-                discount=Decimal(line["discount"]),
-                line_total=Decimal(line["line_total"]),
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                discount=line.discount,
+                line_total=line.line_total,
             )
-            for position, line in enumerate(quote["lines"])
+            for position, line in enumerate(quote.lines)
         ],
     )
 
@@ -302,9 +339,7 @@ def _held(claim: Claim, state: str) -> Any:
     )
 
 
-async def persist(
-    database: Database, claim: Claim, request: OrderRequest, quote: dict[str, Any]
-) -> Order:
+async def persist(database: Database, claim: Claim, request: OrderRequest, quote: Quote) -> Order:
     """Store the order and complete its claim in one transaction, if the claim is still ours.
 
     Raises ClaimTakenOver, storing nothing, when recovery took the claim over meanwhile.
@@ -380,52 +415,6 @@ PERSIST_ORDER = text(
 )
 
 
-async def _compensate(
-    database: Database, inventory: InventoryClient, claim: Claim, release: bool
-) -> None:
-    """Give the stock back and free the key, unless the claim is no longer ours.
-
-    Whatever fails here leaves the claim unfinished, and recovery finishes it after the lease.
-    """
-    try:
-        if release:
-            await release_claim(database, inventory, claim)
-        else:
-            async with database.statement() as connection:
-                await connection.execute(
-                    delete(IdempotencyRecord).where(_held(claim, "in_progress"))
-                )
-    except Exception:
-        log.exception("could not compensate order %s; recovery will", claim.order_id)
-
-
-async def release_claim(
-    database: Database, inventory: InventoryClient, claim: Claim, state: str = "in_progress"
-) -> bool:
-    """The saga backwards: release the order's reservation, then free the key.
-
-    The claim is first moved to `releasing` (fenced), so it can never be completed once its
-    stock may have been given back: an order acknowledged with 201 is never released.
-    Returns False when the claim was not ours (any more). Raises if the release fails; the
-    claim then stays `releasing` for recovery.
-    """
-    if state == "in_progress":
-        async with database.statement() as connection:
-            marked = await connection.scalar(
-                update(IdempotencyRecord)
-                .where(_held(claim, "in_progress"))
-                .values(state="releasing", claimed_at=func.now())
-                .returning(IdempotencyRecord.key)
-            )
-        if marked is None:
-            return False
-    # Idempotent, and it leaves a tombstone: a reservation of ours still on its way is refused.
-    await inventory.release(claim.order_id)
-    async with database.statement() as connection:
-        await connection.execute(delete(IdempotencyRecord).where(_held(claim, "releasing")))
-    return True
-
-
 async def _select_order(session: AsyncSession, order_id: uuid.UUID) -> Order | None:
     order: Order | None = await session.scalar(
         select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
@@ -438,17 +427,14 @@ async def get_order_detail(
     inventory: InventoryClient,
     pricing: PricingClient,
     order_id: uuid.UUID,
-    sequential: bool = False,
+    fan_out: FanOut = concurrently,
 ) -> OrderDetail | None:
-    """The order with live stock and prices, fetched from both services concurrently
-    (one after the other under the sequential-fanout scenario)."""
+    """The order with live stock and prices, fetched from both services as `fan_out` says."""
     rows = await _read_order(database, order_id)
     if not rows:
         return None
     skus = [row.sku for row in rows]
-    available, unit_prices = await _both(
-        inventory.stock_levels(skus), pricing.unit_prices(skus), sequential
-    )
+    available, unit_prices = await fan_out(inventory.stock_levels(skus), pricing.unit_prices(skus))
     for outcome in (available, unit_prices):
         if isinstance(outcome, BaseException):
             raise outcome
@@ -523,21 +509,55 @@ async def _read_order(database: Database, order_id: uuid.UUID) -> list[Row[Any]]
         return list(await connection.execute(ORDER_WITH_LINES, {"order_id": order_id}))
 
 
+class LineLoading(Protocol):
+    """How `list_orders` loads the lines of a page of orders."""
+
+    def prepare(self, query: Select[tuple[Order]]) -> Select[tuple[Order]]:
+        """The page's query, with what it needs to load the lines along."""
+        ...
+
+    async def load(self, session: AsyncSession, orders: Sequence[Order]) -> None:
+        """Load what the query did not, in the page's transaction."""
+        ...
+
+
+class BatchedLines:
+    """The lines of the whole page in one more query (SQLAlchemy's selectin loading)."""
+
+    def prepare(self, query: Select[tuple[Order]]) -> Select[tuple[Order]]:
+        return query.options(selectinload(Order.lines))
+
+    async def load(self, session: AsyncSession, orders: Sequence[Order]) -> None:
+        pass
+
+
+class LinesPerOrder:
+    """The n-plus-one scenario: one query per order of the page."""
+
+    def prepare(self, query: Select[tuple[Order]]) -> Select[tuple[Order]]:
+        return query
+
+    async def load(self, session: AsyncSession, orders: Sequence[Order]) -> None:
+        for order in orders:
+            lines = await session.scalars(
+                select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.position)
+            )
+            set_committed_value(order, "lines", list(lines))
+
+
+BATCHED_LINES = BatchedLines()
+LINES_PER_ORDER = LinesPerOrder()
+
+
 async def list_orders(
     session: AsyncSession,
     customer_id: str | None,
     limit: int,
     cursor: str | None,
-    lines_one_by_one: bool = False,
+    lines: LineLoading = BATCHED_LINES,
 ) -> tuple[list[Order], str | None]:
-    """Newest first, by keyset on (created_at, id): stable and fast on any page.
-
-    The lines of all orders come in one batched query; `lines_one_by_one` (the n-plus-one
-    scenario) loads them with one query per order instead.
-    """
-    query = select(Order)
-    if not lines_one_by_one:
-        query = query.options(selectinload(Order.lines))
+    """Newest first, by keyset on (created_at, id): stable and fast on any page."""
+    query = lines.prepare(select(Order))
     if customer_id is not None:
         query = query.where(Order.customer_id == customer_id)
     if cursor is not None:
@@ -547,14 +567,7 @@ async def list_orders(
     query = query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)
     async with session.begin():
         orders = list(await session.scalars(query))
-        if lines_one_by_one:
-            for order in orders:
-                lines = await session.scalars(
-                    select(OrderLine)
-                    .where(OrderLine.order_id == order.id)
-                    .order_by(OrderLine.position)
-                )
-                set_committed_value(order, "lines", list(lines))
+        await lines.load(session, orders)
     if len(orders) <= limit:
         return orders, None
     last = orders[limit - 1]

@@ -30,11 +30,11 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from sqlalchemy import Row, func, select, update
 
 from order import orders
-from order.clients import InventoryClient, PricingClient
+from order.deps import order_placement
 from order.models import IdempotencyRecord
+from order.orders import OrderPlacement
 from order.schemas import OrderRequest
 from order.settings import OrderSettings
-from shopkit.db import Database
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -74,18 +74,12 @@ meter.create_observable_gauge(
 )
 
 
-async def recover_claims(
-    database: Database,
-    inventory: InventoryClient,
-    pricing: PricingClient,
-    lease_seconds: float,
-    batch: int,
-) -> int:
-    """One pass: take over up to `batch` claims past their lease and finish each one.
-
-    Returns how many were taken over.
+async def recover_claims(placement: OrderPlacement, batch: int) -> int:
+    """One pass: take over up to `batch` claims past their lease and finish each one with
+    the placement's steps. Returns how many were taken over.
     """
-    async with database.transaction() as connection:
+    lease_seconds = placement.claim_ttl_seconds
+    async with placement.database.transaction() as connection:
         stale = (
             select(IdempotencyRecord.key)
             .where(UNFINISHED)
@@ -122,18 +116,13 @@ async def recover_claims(
 
     async def recover(row: Row[Any]) -> None:
         async with slots:
-            await _recover(database, inventory, pricing, row)
+            await _recover(placement, row)
 
     await asyncio.gather(*(recover(row) for row in taken))
     return len(taken)
 
 
-async def _recover(
-    database: Database,
-    inventory: InventoryClient,
-    pricing: PricingClient,
-    row: Row[Any],
-) -> None:
+async def _recover(placement: OrderPlacement, row: Row[Any]) -> None:
     key, order_id, attempt, state, request, age = row
     claim = orders.Claim(key, order_id, attempt)
     with tracer.start_as_current_span(
@@ -145,7 +134,7 @@ async def _recover(
             "recovery.claim_age_s": round(float(age), 3),
         },
     ) as span:
-        outcome = await _forward_or_back(database, inventory, pricing, claim, state, request)
+        outcome = await _forward_or_back(placement, claim, state, request)
         span.set_attribute("recovery.outcome", outcome)
         if outcome == "failed":
             span.set_status(trace.StatusCode.ERROR)
@@ -154,9 +143,7 @@ async def _recover(
 
 
 async def _forward_or_back(
-    database: Database,
-    inventory: InventoryClient,
-    pricing: PricingClient,
+    placement: OrderPlacement,
     claim: orders.Claim,
     state: str,
     request: dict[str, Any] | None,
@@ -164,18 +151,10 @@ async def _forward_or_back(
     if state == "in_progress" and request is not None:
         try:
             order_request = OrderRequest.model_validate(request)
-            # Both to the end, even when one fails, so that no reservation is still on its
-            # way when the release below goes out (it would be refused anyway: tombstone).
-            quote, reserved = await asyncio.gather(
-                pricing.quote(order_request.items),
-                inventory.reserve(claim.order_id, order_request.items),
-                return_exceptions=True,
-            )
-            for outcome in (quote, reserved):
-                if isinstance(outcome, BaseException):
-                    raise outcome
-            assert isinstance(quote, dict)
-            orders.count_placed(await orders.persist(database, claim, order_request, quote))
+            # The request's own steps forward; its calls both end before the release below.
+            quote, reserved = await placement.quote_and_reserve(claim, order_request)
+            order = await placement.store(claim, order_request, quote, reserved)
+            orders.count_placed(order)
             return "completed"
         except orders.ClaimTakenOver:
             return "superseded"
@@ -183,7 +162,7 @@ async def _forward_or_back(
             # Out of stock, a tombstoned reservation, a dependency down: give the stock back.
             log.info("order %s cannot go forward (%r); releasing it", claim.order_id, exc)
     try:
-        if not await orders.release_claim(database, inventory, claim, state):
+        if not await placement.release(claim, state):
             return "superseded"
     except Exception:
         log.exception("could not release order %s; the next lease retries", claim.order_id)
@@ -196,19 +175,13 @@ async def run_recovery(app: FastAPI) -> None:
     """The background loop of one order instance: a pass every interval, jittered so that
     instances started together do not poll together. Never stops on an error."""
     settings: OrderSettings = app.state.settings
-    inventory = InventoryClient("inventory", settings.inventory_url, app.state.http, settings)
-    pricing = PricingClient("pricing", settings.pricing_url, app.state.http, settings)
+    # Concurrent calls whatever the scenarios say: recovery is not a request they apply to.
+    placement = order_placement(app)
     while True:
         await asyncio.sleep(settings.recovery_interval_seconds * random.uniform(0.5, 1.5))
         started = time.monotonic()
         try:
-            taken = await recover_claims(
-                app.state.database,
-                inventory,
-                pricing,
-                settings.idempotency_claim_ttl_seconds,
-                settings.recovery_batch,
-            )
+            taken = await recover_claims(placement, settings.recovery_batch)
         except Exception:
             log.exception("recovery pass failed; retrying next interval")
             continue

@@ -5,7 +5,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from pricing import catalog
-from pricing.schemas import Price, PriceList, PriceUpdate, Quote, QuoteRequest
+from pricing.contract import (
+    MixedCurrencies,
+    Price,
+    PriceList,
+    PriceUpdate,
+    Quote,
+    QuoteRequest,
+    UnknownSkus,
+)
 from shopkit.auth import AdminDep
 from shopkit.db import DatabaseDep, SessionDep
 from shopkit.problems import Problem
@@ -43,16 +51,13 @@ async def put_price(session: SessionDep, sku: Annotated[Sku, Path()], body: Pric
 async def create_quote(database: DatabaseDep, body: QuoteRequest) -> Quote:
     try:
         return await catalog.quote(database, body.items)
-    except catalog.UnknownSkus as exc:
+    except UnknownSkus as exc:
         raise Problem(
             422,
             "unknown-sku",
             "Unknown SKU",
-            "; ".join(f"items[{n}].sku: no price for {sku}" for n, sku in exc.positions),
-            errors=[
-                {"field": f"items[{n}].sku", "message": f"no price for {sku}", "in": "body"}
-                for n, sku in exc.positions
-            ],
+            str(exc),
+            errors=[error.model_dump(by_alias=True) for error in exc.errors],
         ) from exc
-    except catalog.MixedCurrencies as exc:
+    except MixedCurrencies as exc:
         raise Problem(422, "mixed-currencies", "Mixed currencies", str(exc)) from exc

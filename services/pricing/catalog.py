@@ -8,25 +8,15 @@ from sqlalchemy import String, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pricing.contract import MixedCurrencies, Price, PriceUpdate, Quote, UnknownSkus
 from pricing.models import Product, Promotion
 from pricing.quotes import build_quote, price_line
-from pricing.schemas import Price, PriceUpdate, Quote
 from shopkit.db import Database
 from shopkit.types import LineItem
 
 SEED_CURRENCY = "EUR"
 
 tracer = trace.get_tracer(__name__)
-
-
-class UnknownSkus(Exception):
-    def __init__(self, positions: list[tuple[int, str]]) -> None:
-        super().__init__(", ".join(sku for _, sku in positions))
-        self.positions = positions
-
-
-class MixedCurrencies(Exception):
-    pass
 
 
 # Columns, not entities: the reads only read them, so the ORM's identity map and instance
@@ -91,7 +81,7 @@ async def _quote(database: Database, items: Sequence[LineItem]) -> Quote:
         found = {row.sku: row for row in rows}
     unknown = [(n, i.sku) for n, i in enumerate(items) if i.sku not in found]
     if unknown:
-        raise UnknownSkus(unknown)
+        raise UnknownSkus.at(unknown)
     currencies = {row.currency for row in found.values()}
     if len(currencies) > 1:
         raise MixedCurrencies(f"items are priced in several currencies: {sorted(currencies)}")

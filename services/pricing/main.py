@@ -5,7 +5,6 @@ from fastapi import FastAPI
 from pricing import api
 from pricing.settings import PricingSettings
 from shopkit.app import create_service_app
-from shopkit.scenarios import ERRORS, SLOW_DEPENDENCY
 
 
 def create_app(settings: PricingSettings | None = None) -> FastAPI:
@@ -14,5 +13,4 @@ def create_app(settings: PricingSettings | None = None) -> FastAPI:
         description="Products, prices and promotions, and quotes for a basket.",
         settings=settings or PricingSettings(),
         routers=[api.router],
-        scenarios=(SLOW_DEPENDENCY, ERRORS),
     )

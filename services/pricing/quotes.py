@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from pricing.schemas import Quote, QuoteLine
+from pricing.contract import Quote, QuoteLine
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")

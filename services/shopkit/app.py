@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -12,12 +13,12 @@ from shopkit.db import Database, create_engine
 from shopkit.http import create_http_client
 from shopkit.limits import BodySizeLimit
 from shopkit.problems import install_problem_handlers
-from shopkit.scenarios import ERRORS, SLOW_DEPENDENCY, InjectedFaults, Scenarios
-from shopkit.scenarios import router as scenarios_router
+from shopkit.scenarios import ERRORS, SLOW_DEPENDENCY, InjectedFaults, Scenarios, admin_router
 from shopkit.settings import ClientSettings, ServiceSettings
 from shopkit.telemetry import FASTAPI_TELEMETRY, configure_logging, setup_telemetry
 
-VERSION = "0.1.0"
+# Written once, in pyproject.toml; the chart's appVersion follows it (tests/unit).
+VERSION = version("tracing-shop")
 
 
 def create_service_app(
@@ -26,7 +27,6 @@ def create_service_app(
     description: str,
     settings: ServiceSettings,
     routers: Sequence[APIRouter],
-    scenarios: tuple[str, ...] = (),
     background: Sequence[Callable[[FastAPI], Coroutine[Any, Any, None]]] = (),
 ) -> FastAPI:
     """Build a service's FastAPI app.
@@ -34,7 +34,8 @@ def create_service_app(
     Resources that hold sockets (database pool, HTTP client) are created in the lifespan,
     inside the worker process that serves requests, and closed when it shuts down.
     `background` loops run as tasks alongside the requests and are cancelled before the
-    resources they use are closed.
+    resources they use are closed. The fault scenarios the service supports (and their admin
+    routes) follow from its name (shopkit/scenarios.py).
     """
     configure_logging(settings.log_level)
 
@@ -68,15 +69,16 @@ def create_service_app(
         telemetry=FASTAPI_TELEMETRY,  # one owner of server spans and HTTP metrics
     )
     app.state.settings = settings
-    app.state.scenarios = Scenarios(scenarios, settings.scenarios)
+    scenarios = Scenarios(name, settings.scenarios)
+    app.state.scenarios = scenarios
     telemetry = setup_telemetry(app, name, VERSION)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    if {SLOW_DEPENDENCY, ERRORS} & set(scenarios):
-        app.add_middleware(InjectedFaults, scenarios=app.state.scenarios)
+    if scenarios.includes(SLOW_DEPENDENCY, ERRORS):
+        app.add_middleware(InjectedFaults, scenarios=scenarios)
     app.include_router(health.router)
-    if scenarios:
-        app.include_router(scenarios_router)
+    if scenarios.supported:
+        app.include_router(admin_router(tuple(scenarios.supported.values())))
     for router in routers:
         app.include_router(router)
     return app

@@ -1,9 +1,11 @@
 """Environment-driven settings shared by every service; each service subclasses them."""
 
-from pydantic import Field, SecretStr
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shopkit.scenarios import Scenario
+from shopkit.scenarios import Switch, parse_states
 
 
 class ServiceSettings(BaseSettings):
@@ -25,8 +27,11 @@ class ServiceSettings(BaseSettings):
     # Admin routes answer 401 to everyone while no token is configured.
     admin_token: SecretStr | None = None
 
-    # Fault scenarios switched on at start-up, as JSON (see shopkit/scenarios.py).
-    scenarios: dict[str, Scenario] = Field(default_factory=dict)
+    # Fault scenarios switched on at start-up, as JSON; each validated by its own parameters
+    # (shopkit/scenarios.py).
+    scenarios: Annotated[dict[str, Switch], BeforeValidator(parse_states)] = Field(
+        default_factory=dict
+    )
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_level: str = "INFO"

@@ -6,13 +6,14 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from shopkit.scenarios import supported_by
 from tests.e2e.conftest import ADMIN, Stack, idempotency_key
 
 Switch = Callable[..., None]
+# As the registry declares them (shopkit/scenarios.py).
 SUPPORTED = {
-    "order": {"n-plus-one", "sequential-fanout"},
-    "inventory": {"slow-dependency", "errors", "lock-contention"},
-    "pricing": {"slow-dependency", "errors"},
+    service: {scenario.name for scenario in supported_by(service)}
+    for service in ("order", "inventory", "pricing")
 }
 
 
@@ -50,6 +51,17 @@ def test_scenarios_need_the_admin_token_and_a_known_name(services: Stack) -> Non
     bad = httpx.put(f"{url}/errors", json={"enabled": True, "fraction": 2}, headers=ADMIN)
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "fraction"
+    # Each scenario takes its own parameters: `errors` has no latency.
+    extra = httpx.put(f"{url}/errors", json={"latency_ms": 100}, headers=ADMIN)
+    assert extra.status_code == 422
+    assert extra.json()["errors"][0]["field"] == "latency_ms"
+
+
+def test_a_scenario_s_state_reads_back_with_its_parameters(services: Stack, switch: Switch) -> None:
+    switch("inventory", "lock-contention", latency_ms=50, fraction=0.25)
+    states = httpx.get(f"{services.url('inventory')}/admin/scenarios", headers=ADMIN).json()
+    assert states["lock-contention"] == {"enabled": True, "latency_ms": 50, "fraction": 0.25}
+    assert states["errors"] == {"enabled": False, "fraction": 1.0}
 
 
 def _place(services: Stack) -> tuple[httpx.Response, float]:

@@ -19,6 +19,10 @@ def test_no_server_error_for_any_generated_request(services: Stack, service: str
             f"{services.url(service)}/openapi.json",
             "--checks",
             "not_a_server_error",
+            # Not the PUT of each fault scenario: a fault switched on (60 s of latency, say)
+            # would slow or fail the requests that follow, here and in the later tests.
+            "--exclude-path-regex",
+            "^/admin/scenarios/[a-z-]+$",
             "--header",
             f"Authorization: Bearer {ADMIN_TOKEN}",
             "--max-examples",

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inventory import stock
+from inventory.contract import OutOfStock, ReservationConflict
 from inventory.models import Reservation, Stock
 from shopkit.db import Database
 from shopkit.types import LineItem
@@ -35,7 +36,7 @@ async def test_reservation_takes_every_item(database: Database, session: AsyncSe
 async def test_one_short_item_reserves_nothing(database: Database, session: AsyncSession) -> None:
     await stock.seed_stock(session, products=2, available=5)
 
-    with pytest.raises(stock.OutOfStock) as refused:
+    with pytest.raises(OutOfStock) as refused:
         await stock.reserve(database, uuid.uuid4(), items(("SKU-00001", 5), ("SKU-00002", 6)))
 
     assert [(s.sku, s.requested, s.available) for s in refused.value.shortages] == [
@@ -51,7 +52,7 @@ async def test_one_short_item_reserves_nothing(database: Database, session: Asyn
 async def test_unknown_sku_is_short_with_nothing_available(
     database: Database, session: AsyncSession
 ) -> None:
-    with pytest.raises(stock.OutOfStock) as refused:
+    with pytest.raises(OutOfStock) as refused:
         await stock.reserve(database, uuid.uuid4(), items(("NOPE-1", 1)))
     assert refused.value.shortages[0].available == 0
 
@@ -76,7 +77,7 @@ async def test_same_order_with_other_items_conflicts(
     order = uuid.uuid4()
     await stock.reserve(database, order, items(("SKU-00001", 4)))
 
-    with pytest.raises(stock.ReservationConflict):
+    with pytest.raises(ReservationConflict):
         await stock.reserve(database, order, items(("SKU-00001", 5)))
     assert await stock.get_levels(database, ["SKU-00001"]) == {"SKU-00001": 6}
 
@@ -101,7 +102,7 @@ async def test_a_reservation_arriving_after_its_release_is_refused(
     order = uuid.uuid4()
 
     await stock.release(database, order)  # compensation overtook a slow reservation request
-    with pytest.raises(stock.ReservationConflict):
+    with pytest.raises(ReservationConflict):
         await stock.reserve(database, order, items(("SKU-00001", 4)))
 
     assert await stock.get_levels(database, ["SKU-00001"]) == {"SKU-00001": 10}
@@ -119,7 +120,7 @@ async def test_concurrent_reservations_never_oversell(
         pairs = [("SKU-00001", 1), ("SKU-00002", 1)]
         try:
             await stock.reserve(database, uuid.uuid4(), items(*pairs[:: 1 if n % 2 else -1]))
-        except stock.OutOfStock:
+        except OutOfStock:
             return False
         return True
 
@@ -141,7 +142,7 @@ async def test_concurrent_reserve_and_release_balance_out(
     orders = [uuid.uuid4() for _ in range(30)]
 
     async def reserve_then_release(order: uuid.UUID) -> None:
-        with contextlib.suppress(stock.OutOfStock):
+        with contextlib.suppress(OutOfStock):
             await stock.reserve(database, order, items(("SKU-00001", 1)))
         await stock.release(database, order)
 

@@ -1,6 +1,7 @@
 """Keyset pagination and Idempotency-Key claims (with their fencing), on the order schema."""
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -10,10 +11,11 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order import orders
-from order.clients import InventoryClient
+from order.clients import InventoryClient, PricingClient
 from order.models import IdempotencyRecord, Order, OrderLine
 from order.schemas import OrderRequest
 from order.settings import OrderSettings
+from pricing.contract import Quote, QuoteLine
 from shopkit.db import Database
 
 
@@ -72,20 +74,34 @@ def test_a_forged_cursor_is_refused(cursor: str) -> None:
         orders.decode_cursor(cursor)
 
 
+@pytest.fixture
+async def placing(database: Database) -> AsyncIterator[orders.OrderPlacement]:
+    """Placing orders with inventory and pricing at an address where nothing listens: were a
+    call attempted, it would raise DependencyUnavailable."""
+    settings = OrderSettings(http_attempts=1)
+    async with httpx.AsyncClient() as http:
+        yield orders.OrderPlacement(
+            database=database,
+            inventory=InventoryClient("inventory", "http://127.0.0.1:9", http, settings),
+            pricing=PricingClient("pricing", "http://127.0.0.1:9", http, settings),
+            claim_ttl_seconds=30,
+        )
+
+
 async def test_a_stale_claim_is_taken_over_with_the_same_order_id(
-    database: Database, session: AsyncSession
+    placing: orders.OrderPlacement, session: AsyncSession
 ) -> None:
     request = OrderRequest.model_validate(
         {"customer_id": "c1", "items": [{"sku": "SKU-00001", "quantity": 1}]}
     )
     other = request.model_copy(update={"customer_id": "c2"})
-    claim = await orders._claim(database, "key-1", request, ttl_seconds=30)
+    claim = await placing._claim("key-1", request)
     assert isinstance(claim, orders.Claim) and claim.attempt == 1
 
     with pytest.raises(orders.IdempotencyKeyInProgress):
-        await orders._claim(database, "key-1", request, ttl_seconds=30)
+        await placing._claim("key-1", request)
     with pytest.raises(orders.IdempotencyKeyReused):
-        await orders._claim(database, "key-1", other, ttl_seconds=30)
+        await placing._claim("key-1", other)
 
     async with session.begin():  # as if its process died a minute ago
         await session.execute(
@@ -93,36 +109,37 @@ async def test_a_stale_claim_is_taken_over_with_the_same_order_id(
             .where(IdempotencyRecord.key == "key-1")
             .values(claimed_at=datetime.now(UTC) - timedelta(minutes=1))
         )
-    taken_over = await orders._claim(database, "key-1", request, ttl_seconds=30)
+    taken_over = await placing._claim("key-1", request)
     # The same order id, so its reservation is found again; the next attempt, so the
     # request that died, were it only slow, is fenced out.
     assert taken_over == orders.Claim("key-1", claim.order_id, attempt=2)
 
 
-QUOTE = {
-    "currency": "EUR",
-    "subtotal": "5.00",
-    "discount": "0.00",
-    "total": "5.00",
-    "lines": [
-        {
-            "sku": "SKU-00001",
-            "quantity": 1,
-            "unit_price": "5.00",
-            "discount": "0.00",
-            "line_total": "5.00",
-        }
+FIVE = Decimal("5.00")
+QUOTE = Quote(
+    currency="EUR",
+    subtotal=FIVE,
+    discount=Decimal("0.00"),
+    total=FIVE,
+    lines=[
+        QuoteLine(
+            sku="SKU-00001",
+            quantity=1,
+            unit_price=FIVE,
+            discount=Decimal("0.00"),
+            line_total=FIVE,
+        )
     ],
-}
+)
 
 
 async def test_a_fenced_out_attempt_can_neither_store_nor_release(
-    database: Database, session: AsyncSession
+    placing: orders.OrderPlacement, database: Database, session: AsyncSession
 ) -> None:
     request = OrderRequest.model_validate(
         {"customer_id": "c1", "items": [{"sku": "SKU-00001", "quantity": 1}]}
     )
-    first = await orders._claim(database, "key-fenced", request, ttl_seconds=30)
+    first = await placing._claim("key-fenced", request)
     assert isinstance(first, orders.Claim)
     async with session.begin():  # recovery took it over
         await session.execute(
@@ -135,17 +152,13 @@ async def test_a_fenced_out_attempt_can_neither_store_nor_release(
     async with session.begin():
         assert await session.get(Order, first.order_id) is None
 
-    # Nothing listens there: were the release attempted, it would raise DependencyUnavailable.
-    settings = OrderSettings(http_attempts=1)
-    async with httpx.AsyncClient() as http:
-        nowhere = InventoryClient("inventory", "http://127.0.0.1:9", http, settings)
-        assert await orders.release_claim(database, nowhere, first) is False
+    assert await placing.release(first) is False  # no call to inventory either
 
-        current = orders.Claim("key-fenced", first.order_id, attempt=2)
-        order = await orders.persist(database, current, request, QUOTE)
-        assert order.id == first.order_id
-        # Completed: no one may release it any more, not even the holder of the attempt.
-        assert await orders.release_claim(database, nowhere, current) is False
+    current = orders.Claim("key-fenced", first.order_id, attempt=2)
+    order = await orders.persist(database, current, request, QUOTE)
+    assert order.id == first.order_id
+    # Completed: no one may release it any more, not even the holder of the attempt.
+    assert await placing.release(current) is False
     async with session.begin():
         record = await session.get(IdempotencyRecord, "key-fenced")
         assert record is not None and (record.state, record.attempt) == ("completed", 2)

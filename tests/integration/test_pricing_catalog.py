@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricing import catalog
-from pricing.schemas import PriceUpdate
+from pricing.contract import MixedCurrencies, PriceUpdate, UnknownSkus
 from shopkit.db import Database
 from shopkit.types import LineItem
 
@@ -42,7 +42,7 @@ async def test_unknown_skus_are_reported_by_position(
     database: Database, session: AsyncSession
 ) -> None:
     await catalog.seed_catalog(session, products=1)
-    with pytest.raises(catalog.UnknownSkus) as refused:
+    with pytest.raises(UnknownSkus) as refused:
         await catalog.quote(
             database,
             [
@@ -51,7 +51,10 @@ async def test_unknown_skus_are_reported_by_position(
                 LineItem(sku="NOPE-2", quantity=1),
             ],
         )
-    assert refused.value.positions == [(0, "NOPE-1"), (2, "NOPE-2")]
+    assert [(e.field, e.message) for e in refused.value.errors] == [
+        ("items[0].sku", "no price for NOPE-1"),
+        ("items[2].sku", "no price for NOPE-2"),
+    ]
 
 
 async def test_mixed_currencies_are_refused(database: Database, session: AsyncSession) -> None:
@@ -61,7 +64,7 @@ async def test_mixed_currencies_are_refused(database: Database, session: AsyncSe
     await catalog.set_price(
         session, "EUR-1", PriceUpdate(name="b", unit_price=Decimal("1"), currency="EUR")
     )
-    with pytest.raises(catalog.MixedCurrencies):
+    with pytest.raises(MixedCurrencies):
         await catalog.quote(
             database, [LineItem(sku="USD-1", quantity=1), LineItem(sku="EUR-1", quantity=1)]
         )

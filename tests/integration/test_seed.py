@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from inventory import stock
 from inventory.models import Stock
 from pricing import catalog
+from pricing.contract import PriceUpdate
 from pricing.models import Product, Promotion
-from pricing.schemas import PriceUpdate
 from shopctl.cli import seed_all
 from shopkit.db import Database
 

@@ -183,7 +183,7 @@ def test_a_failed_order_carries_an_error(traced: Stack, backends: Telemetry) -> 
         if {"key": "event", "type": "string", "value": "exception"} in log["fields"]
     ]
     fields = {field["key"]: field["value"] for field in event["fields"]}
-    assert fields["exception.type"] == "order.clients.UnknownSkus"
+    assert fields["exception.type"] == "pricing.contract.UnknownSkus"
     # A 4xx is the client's mistake: the server span stays unset, as the conventions say.
     [server] = trace.named("POST /orders")
     assert "otel.status_code" not in trace.tags(server)

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from order.schemas import OrderRequest
-from pricing.schemas import PriceUpdate
+from pricing.contract import PriceUpdate
 from shopkit.problems import field_name
 
 

@@ -1,0 +1,67 @@
+"""What the order routes and recovery are built from: settings, clients, the scenarios' choice
+of behaviour, and the use case that holds them.
+
+Dependencies are `async def` although they never await: FastAPI runs a plain `def`
+dependency in its thread pool, a thread hop on every request for an attribute lookup.
+"""
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+
+from order.clients import InventoryClient, PricingClient
+from order.fanout import FanOut, concurrently, one_after_another
+from order.orders import BATCHED_LINES, LINES_PER_ORDER, LineLoading, OrderPlacement
+from order.settings import OrderSettings
+from shopkit.scenarios import N_PLUS_ONE, SEQUENTIAL_FANOUT, ScenariosDep
+
+
+def inventory_client(app: FastAPI) -> InventoryClient:
+    settings: OrderSettings = app.state.settings
+    return InventoryClient("inventory", settings.inventory_url, app.state.http, settings)
+
+
+def pricing_client(app: FastAPI) -> PricingClient:
+    settings: OrderSettings = app.state.settings
+    return PricingClient("pricing", settings.pricing_url, app.state.http, settings)
+
+
+def order_placement(app: FastAPI, fan_out: FanOut = concurrently) -> OrderPlacement:
+    """Placing orders with this app's database, clients and claim lease."""
+    settings: OrderSettings = app.state.settings
+    return OrderPlacement(
+        database=app.state.database,
+        inventory=inventory_client(app),
+        pricing=pricing_client(app),
+        claim_ttl_seconds=settings.idempotency_claim_ttl_seconds,
+        fan_out=fan_out,
+    )
+
+
+async def get_inventory(request: Request) -> InventoryClient:
+    return inventory_client(request.app)
+
+
+async def get_pricing(request: Request) -> PricingClient:
+    return pricing_client(request.app)
+
+
+async def get_fan_out(scenarios: ScenariosDep) -> FanOut:
+    return one_after_another if scenarios.get(SEQUENTIAL_FANOUT).hits() else concurrently
+
+
+async def get_line_loading(scenarios: ScenariosDep) -> LineLoading:
+    return LINES_PER_ORDER if scenarios.get(N_PLUS_ONE).hits() else BATCHED_LINES
+
+
+InventoryDep = Annotated[InventoryClient, Depends(get_inventory)]
+PricingDep = Annotated[PricingClient, Depends(get_pricing)]
+FanOutDep = Annotated[FanOut, Depends(get_fan_out)]
+LineLoadingDep = Annotated[LineLoading, Depends(get_line_loading)]
+
+
+async def get_placement(request: Request, fan_out: FanOutDep) -> OrderPlacement:
+    return order_placement(request.app, fan_out)
+
+
+PlacementDep = Annotated[OrderPlacement, Depends(get_placement)]

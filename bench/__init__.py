@@ -1,7 +1,7 @@
 """`make bench`: the shop's performance measured, see docs/benchmarks.md.
 
-- environment.py: a private stack on free ports (PostgreSQL, services; Jaeger and the Collector
-  through shopctl.backends, the launcher of `make run` and the tests);
+- environment.py: what the benchmark adds to devtools.stack (the launcher of `make run` and the
+  tests): its data, its telemetry variants, CPU accounting and the sync baseline's command;
 - load.py: the open-loop and closed-loop load generators and their statistics;
 - comparisons.py: the issue's four comparisons, measured side by side, and their ratios;
 - pipeline.py: span counters of the SDK, the Collector and Jaeger;

@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 
 from bench import environment, load, pipeline, profiling
-from shopctl import backends, stack
-from shopctl.postgres import LocalPostgres
+from devtools.stack.postgres import LocalPostgres
+from devtools.stack.telemetry import Telemetry
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def _measure_all(
     workdir: Path,
     out: Path,
     postgres: LocalPostgres,
-    telemetry: backends.Telemetry,
+    telemetry: Telemetry,
     with_profiles: bool,
 ) -> dict[str, Any]:
     """All three tracing variants run at once, each its own three services, and the measured
@@ -209,15 +209,10 @@ def _async_vs_sync(
     """Our order service against the Flask baseline, both calling the same inventory and
     pricing (with latency added to each), with the same telemetry environment, 50 clients."""
     clients = 50
-    port = backends.free_port()
-    ports = {**services.ports, "order": port}
-    sync_env = stack.service_env("order", postgres.url, ports, environment.ADMIN_TOKEN, **env)
-    process = environment.start_sync_order(port, sync_env, workdir / "logs" / "order-sync.log")
-    sync = environment.Services(ports, {**services.processes, "order": process})
     designs = {"async": (services, workload)}
     result: dict[str, Any] = {"clients": clients, "sync_workers": environment.SYNC_WORKERS}
+    sync = environment.start_sync_order(services, env)
     try:
-        stack.wait_until_up(sync.order_url, process, timeout=60)
         orders = asyncio.run(load.create_orders(sync.order_url, profile.orders))
         designs["sync"] = (sync, load.Workload(sync.order_url, orders))
         for latency in profile.sync_latencies_ms:
@@ -232,7 +227,7 @@ def _async_vs_sync(
             result[f"{latency}ms"] = {"injected_ms": latency, **medians}
     finally:
         _slow_downstreams(services, 0)
-        stack.stop_service(process)
+        sync.stop("order")
     # The goal's pair at the top level too, where the ratios and the table read it.
     first = result[f"{profile.sync_latencies_ms[0]}ms"]
     return {
@@ -259,7 +254,7 @@ def _pipeline(
     services: environment.Services,
     workload: load.Workload,
     rate: float,
-    telemetry: backends.Telemetry,
+    telemetry: Telemetry,
 ) -> dict[str, Any]:
     """Spans at each hop for one open-loop run at `rate`, with 100% sampling."""
     urls = (telemetry.collector_metrics, telemetry.collector_exporter, telemetry.jaeger_metrics)

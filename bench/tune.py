@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import environment, load
-from shopctl import stack
+from devtools.stack import services as stack
 
 
 def parse_variant(spec: str) -> tuple[str, dict[str, dict[str, str]]]:

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.bench.conftest import skip_without_telemetry_tools
-from tests.conftest import REPO
+from devtools.stack.versions import REPO
 
 RATIOS = (
     "fanout_p50_sequential_over_concurrent",
@@ -37,8 +36,7 @@ Results = tuple[dict[str, Any], Path]
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
-    skip_without_telemetry_tools()
+def results(tmp_path_factory: pytest.TempPathFactory, telemetry_tools: None) -> Results:
     out = tmp_path_factory.mktemp("bench")
     run = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(out)],

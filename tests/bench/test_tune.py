@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.tune import parse_variant
-from tests.bench.conftest import skip_without_telemetry_tools
-from tests.conftest import REPO
+from devtools.stack.versions import REPO
 
 
 def test_a_variant_sets_a_variable_for_every_service_or_for_one() -> None:
@@ -28,8 +27,8 @@ def test_an_assignment_without_a_value_is_refused() -> None:
         parse_variant("broken: DB_POOL_SIZE")
 
 
+@pytest.mark.usefixtures("telemetry_tools")
 def test_two_variants_are_measured_side_by_side(tmp_path: Path) -> None:
-    skip_without_telemetry_tools()
     run = subprocess.run(
         [
             sys.executable,

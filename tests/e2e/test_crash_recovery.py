@@ -5,7 +5,6 @@ seconds; its own database keeps the checks exact.
 """
 
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -13,39 +12,29 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shopctl.postgres import LocalPostgres
-from tests.conftest import create_database
-from tests.e2e.conftest import ADMIN, Stack, idempotency_key
+from devtools.stack.postgres import LocalPostgres
+from devtools.stack.services import Services
+from tests.support.shop import ADMIN, ADMIN_TOKEN, idempotency_key, new_product
 
 LEASE_SECONDS = 1.0
 PRICING_DELAY_MS = 3000
 
 
 @pytest.fixture(scope="module")
-def crashable(postgres: LocalPostgres, logs_dir: Path) -> Iterator[Stack]:
-    stack = Stack(create_database(postgres, "shop_crash"), logs_dir / "crash")
-    stack.extra_env = {
+def crashable(postgres: LocalPostgres, logs_dir: Path) -> Iterator[Services]:
+    stack = Services.on_free_ports(
+        postgres.create_database("shop_crash"), ADMIN_TOKEN, logs_dir / "crash"
+    )
+    stack.env = {
         "IDEMPOTENCY_CLAIM_TTL_SECONDS": str(LEASE_SECONDS),
         "RECOVERY_INTERVAL_SECONDS": "0.2",
     }
     stack.start_all()
     yield stack
-    stack.stop_all()
+    stack.stop()
 
 
-async def _product(admin: httpx.AsyncClient, stack: Stack, stock: int) -> str:
-    sku = f"CRASH-{os.urandom(4).hex().upper()}"
-    response = await admin.put(
-        f"{stack.url('pricing')}/prices/{sku}",
-        json={"name": "x", "unit_price": "5.00", "currency": "EUR"},
-    )
-    assert response.status_code == 200, response.text
-    response = await admin.put(f"{stack.url('inventory')}/stock/{sku}", json={"available": stock})
-    assert response.status_code == 200, response.text
-    return sku
-
-
-async def _slow_pricing(admin: httpx.AsyncClient, stack: Stack, enabled: bool) -> None:
+async def _slow_pricing(admin: httpx.AsyncClient, stack: Services, enabled: bool) -> None:
     response = await admin.put(
         f"{stack.url('pricing')}/admin/scenarios/slow-dependency",
         json={"enabled": enabled, "latency_ms": PRICING_DELAY_MS},
@@ -53,7 +42,7 @@ async def _slow_pricing(admin: httpx.AsyncClient, stack: Stack, enabled: bool) -
     assert response.status_code == 200, response.text
 
 
-async def _stock(admin: httpx.AsyncClient, stack: Stack, sku: str) -> int:
+async def _stock(admin: httpx.AsyncClient, stack: Services, sku: str) -> int:
     available: int = (await admin.get(f"{stack.url('inventory')}/stock/{sku}")).json()["available"]
     return available
 
@@ -68,9 +57,9 @@ async def _poll(what: str, probe: Callable[[], Awaitable[object]], within: float
     pytest.fail(f"timed out after {within:.0f}s waiting for {what}")
 
 
-async def test_order_killed_mid_order_is_finished_without_a_retry(crashable: Stack) -> None:
+async def test_order_killed_mid_order_is_finished_without_a_retry(crashable: Services) -> None:
     async with httpx.AsyncClient(headers=ADMIN, timeout=30) as admin:
-        sku = await _product(admin, crashable, stock=100)
+        sku = new_product(crashable, stock=100)
         await _slow_pricing(admin, crashable, True)
         try:
             body = {"customer_id": "crash-1", "items": [{"sku": sku, "quantity": 7}]}
@@ -108,9 +97,9 @@ async def test_order_killed_mid_order_is_finished_without_a_retry(crashable: Sta
         assert took < 10
 
 
-async def test_a_request_slower_than_its_lease_is_fenced_out(crashable: Stack) -> None:
+async def test_a_request_slower_than_its_lease_is_fenced_out(crashable: Services) -> None:
     async with httpx.AsyncClient(headers=ADMIN, timeout=30) as admin:
-        sku = await _product(admin, crashable, stock=50)
+        sku = new_product(crashable, stock=50)
         await _slow_pricing(admin, crashable, True)
         body = {"customer_id": "fenced-1", "items": [{"sku": sku, "quantity": 5}]}
         key = idempotency_key()

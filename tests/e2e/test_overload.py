@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shopctl.postgres import LocalPostgres
-from tests.conftest import create_database, seed_database
-from tests.e2e.conftest import Stack, idempotency_key
+from devtools.stack.postgres import LocalPostgres
+from devtools.stack.services import Services
+from tests.support.shop import ADMIN_TOKEN, idempotency_key, seed_database
 
 RATE = 300
 SECONDS = 8
@@ -41,12 +41,12 @@ async def _overload(url: str) -> None:
 
 
 @pytest.fixture
-def overloaded(postgres: LocalPostgres, logs_dir: Path) -> Iterator[Stack]:
+def overloaded(postgres: LocalPostgres, logs_dir: Path) -> Iterator[Services]:
     """A stack of its own: the abandoned requests it still works through after the test
     must not slow the other tests down, so it is killed rather than drained at the end."""
-    database_url = create_database(postgres, "shop_overload")
+    database_url = postgres.create_database("shop_overload")
     seed_database(database_url)
-    own = Stack(database_url, logs_dir / "overload")
+    own = Services.on_free_ports(database_url, ADMIN_TOKEN, logs_dir / "overload")
     own.start_all()
     yield own
     for process in own.processes.values():
@@ -54,7 +54,7 @@ def overloaded(postgres: LocalPostgres, logs_dir: Path) -> Iterator[Stack]:
         process.wait()
 
 
-async def test_the_order_service_serves_again_after_an_overload(overloaded: Stack) -> None:
+async def test_the_order_service_serves_again_after_an_overload(overloaded: Services) -> None:
     order_api = httpx.AsyncClient(base_url=overloaded.url("order"), timeout=10)
     body = {"customer_id": "c-overload", "items": [{"sku": "SKU-00001", "quantity": 1}]}
     async with order_api:

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ADMIN_TOKEN, Stack
+from devtools.stack.services import Services
+from tests.support.shop import ADMIN_TOKEN
 
 
 @pytest.mark.parametrize("service", ["inventory", "pricing", "order"])
-def test_no_server_error_for_any_generated_request(services: Stack, service: str) -> None:
+def test_no_server_error_for_any_generated_request(services: Services, service: str) -> None:
     schemathesis = Path(sys.executable).parent / "schemathesis"
     result = subprocess.run(
         [

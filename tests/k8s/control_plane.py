@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tests.conftest import REPO, free_port
+from devtools.stack.processes import free_port
+from devtools.stack.versions import REPO
 
 TOOLS_BIN = REPO / ".tools" / "bin"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "helm")

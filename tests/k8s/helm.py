@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.conftest import REPO
+from devtools.stack.versions import REPO
 from tests.k8s.control_plane import TOOLS_BIN, ControlPlane, poll
 
 CHART = REPO / "deploy" / "helm" / "shop"

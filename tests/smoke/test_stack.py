@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import wait_for
+from devtools.stack.processes import wait_for
 from tests.smoke.conftest import Target
 
 SERVICES = {"order-service", "inventory-service", "pricing-service"}

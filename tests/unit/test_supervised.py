@@ -4,8 +4,7 @@ import subprocess
 import sys
 import time
 
-from shopctl.stack import Supervised
-from tests.conftest import wait_for
+from devtools.stack.processes import Supervised, wait_for
 
 
 def _sleeper() -> subprocess.Popen[bytes]:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.text import Text
 
-from shopctl.traces import Trace, critical_path
+from devtools.traces.model import Trace
+from devtools.traces.paths import critical_path
 
 # Colours by first appearance in the trace, so the entry service is always the first colour.
 TERMINAL_COLOURS = ("cyan", "magenta", "yellow", "green", "blue", "bright_white")

@@ -1,6 +1,7 @@
 """The report as the `traces analyze --json` document, for CI."""
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
 from devtools.traces.analysis import Report
@@ -27,6 +28,7 @@ def report_json(report: Report, query: Mapping[str, str | int]) -> dict[str, Any
 
     Every finding list is present, empty when nothing was found.
     """
+    # The keys are the findings' field names, in their order.
     return {
         "version": JSON_VERSION,
         "query": dict(query),
@@ -34,61 +36,18 @@ def report_json(report: Report, query: Mapping[str, str | int]) -> dict[str, Any
         "failed_traces": report.failed_traces,
         "slowest_traces": [
             {
-                "trace_id": t.trace_id,
-                "service": t.service,
-                "operation": t.operation,
-                "duration_us": t.duration_us,
-                "span_count": t.span_count,
-                "failed": t.failed,
-                "critical_path": [
-                    {
-                        "span_id": s.span_id,
-                        "service": s.service,
-                        "operation": s.operation,
-                        "self_us": s.self_us,
-                    }
-                    for s in t.critical_path
-                ],
+                **asdict(t),
+                "critical_path": [asdict(step) for step in t.critical_path],
                 "self_us_by_service": self_time_by_service(t.critical_path),
             }
             for t in report.slowest
         ],
         "findings": {
-            "n_plus_one": [
-                {
-                    "service": f.service,
-                    "parent_operation": f.parent_operation,
-                    "statement": f.statement,
-                    "traces": f.traces,
-                    "calls": f.calls,
-                    "max_calls": f.max_calls,
-                    "duration_us": f.duration_us,
-                    "example_trace_id": f.example_trace_id,
-                }
-                for f in report.repeated_queries
-            ],
+            "n_plus_one": [asdict(f) for f in report.repeated_queries],
             "sequential_calls": [
-                {
-                    "service": f.service,
-                    "parent_operation": f.parent_operation,
-                    "calls": [
-                        {"downstream": c.downstream, "operation": c.operation} for c in f.calls
-                    ],
-                    "traces": f.traces,
-                    "lost_us": f.lost_us,
-                    "max_lost_us": f.max_lost_us,
-                    "example_trace_id": f.example_trace_id,
-                }
+                {**asdict(f), "calls": [asdict(c) for c in f.calls]}
                 for f in report.sequential_calls
             ],
-            "error_hotspots": [
-                {
-                    "service": f.service,
-                    "operation": f.operation,
-                    "traces": f.traces,
-                    "example_trace_id": f.example_trace_id,
-                }
-                for f in report.error_hotspots
-            ],
+            "error_hotspots": [asdict(f) for f in report.error_hotspots],
         },
     }

@@ -146,10 +146,11 @@ def test_sequential_fanout_names_the_two_calls(
 def test_errors_name_the_failing_service_and_operation(
     traced: Services, backends: Telemetry, switch: Switch
 ) -> None:
+    skus = [new_product(traced) for _ in range(3)]  # before inventory fails every request
     switch("inventory", "errors", fraction=1.0)
     started = datetime.now(UTC)
-    for _ in range(3):
-        response = place_order(traced, [{"sku": new_product(traced), "quantity": 1}])
+    for sku in skus:
+        response = place_order(traced, [{"sku": sku, "quantity": 1}])
         assert response.status_code == 503
 
     report = analysis(backends, started, requests=3)

@@ -9,6 +9,7 @@ import pytest
 
 from bench.tune import parse_variant
 from devtools.stack.versions import REPO
+from shopctl.migrations import SERVICES
 
 
 def test_a_variant_sets_a_variable_for_every_service_or_for_one() -> None:
@@ -52,7 +53,7 @@ def test_two_variants_are_measured_side_by_side(tmp_path: Path) -> None:
         assert results[variant]["all"]["throughput_rps"] > 0
         assert results[variant]["all"]["errors"] == 0, results[variant]["all"]["error_reasons"]
         per_service = results[variant]["cpu_ms_per_request"]
-        assert set(per_service) == {"order", "inventory", "pricing"}
+        assert set(per_service) == set(SERVICES)
         assert all(ms > 0 for ms in per_service.values()), per_service
     assert "| small-pool |" in run.stdout
     # The logs of every service of every variant are kept for a look at what went wrong.

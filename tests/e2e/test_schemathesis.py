@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from devtools.stack.services import Services
+from shopctl.migrations import SERVICES
 from tests.support.shop import ADMIN_TOKEN
 
 
-@pytest.mark.parametrize("service", ["inventory", "pricing", "order"])
+@pytest.mark.parametrize("service", SERVICES)
 def test_no_server_error_for_any_generated_request(services: Services, service: str) -> None:
     schemathesis = Path(sys.executable).parent / "schemathesis"
     result = subprocess.run(

@@ -16,6 +16,7 @@ import pytest
 
 from devtools.stack.postgres import LocalPostgres
 from devtools.stack.services import Services
+from shopctl.migrations import SERVICES
 from tests.e2e.statements import StatementLog, log_all_statements
 from tests.support.shop import ADMIN_TOKEN, idempotency_key, seed_database
 
@@ -84,10 +85,7 @@ def settled(
 
 
 def _as_dicts(counts: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
-    return {
-        service: dict(counts.get(service, Counter()))
-        for service in ("order", "inventory", "pricing")
-    }
+    return {service: dict(counts.get(service, Counter())) for service in SERVICES}
 
 
 async def test_statements_per_order_and_per_read(

@@ -8,9 +8,8 @@ import httpx
 import pytest
 
 from devtools.stack.processes import wait_for
-from tests.smoke.conftest import Target
-
-SERVICES = {"order-service", "inventory-service", "pricing-service"}
+from tests.smoke.target import Target
+from tests.support.telemetry import SERVICES
 
 
 @pytest.fixture(scope="module")

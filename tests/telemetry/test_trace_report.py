@@ -17,7 +17,7 @@ from devtools.stack.services import Services
 from devtools.stack.telemetry import Telemetry
 from devtools.stack.versions import REPO
 from devtools.traces import htmlreport
-from tests.browser import screenshot
+from tests.support.browser import screenshot
 from tests.support.shop import ADMIN, new_product, place_order
 from tests.support.telemetry import jaeger
 

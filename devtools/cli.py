@@ -2,7 +2,6 @@
 
 import functools
 import json
-import os
 import secrets
 import signal
 import time
@@ -32,15 +31,21 @@ def run(
     tail_sampling: Annotated[
         bool, typer.Option(help="Collector keeps errors, slow traces and a share of the rest")
     ] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(envvar="DATABASE_URL", help="An existing database, in place of a local one"),
+    ] = None,
+    admin_token: Annotated[
+        str | None, typer.Option(envvar="ADMIN_TOKEN", help="Default: a new random one")
+    ] = None,
 ) -> None:
     """Run PostgreSQL, the telemetry backends and the three services until Ctrl-C.
 
-    Uses DATABASE_URL when set. Starts the whole stack or nothing: anything missing or any port
+    Starts the whole stack or nothing: anything missing or any port
     taken stops it before the first process starts, naming what to do (`make run` builds all).
     """
     root = Path.cwd()
     run_dir = root / ".run"
-    database_url = os.environ.get("DATABASE_URL")
     problem = preflight(root, pg_port if database_url is None else None)
     if problem:
         typer.echo(f"run: not starting: {problem}", err=True)
@@ -52,7 +57,7 @@ def run(
         typer.echo(f"starting PostgreSQL {postgres.bindir.parent.name} on 127.0.0.1:{pg_port}")
         postgres.start()
         database_url = postgres.url
-    admin_token = os.environ.get("ADMIN_TOKEN") or secrets.token_urlsafe(24)
+    admin_token = admin_token or secrets.token_urlsafe(24)
     services = Services(database_url, admin_token, run_dir)
     supervised: list[Supervised] = []
     try:

@@ -5,6 +5,7 @@ and the benchmark: PostgreSQL aside (pg_ctl starts and waits for it), everything
 `start`, awaited by `wait_healthy` and stopped by `stop`.
 """
 
+import ctypes
 import os
 import signal
 import socket
@@ -60,18 +61,29 @@ def start(
     argv: Sequence[str],
     log: Path,
     env: dict[str, str] | None = None,
-    cwd: Path | None = None,
+    *,
+    own_session: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start `argv` with stdout and stderr appended to `log`; `env` is added to ours."""
+    """Start `argv` with stdout and stderr appended to `log`; `env` is added to ours.
+
+    own_session: in a session of its own, so a Ctrl-C reaches only us (whose teardown then
+    stops it in order), and killed with us should we be killed first.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         return subprocess.Popen(
             list(argv),
             env={**os.environ, **(env or {})},
-            cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=own_session,
+            preexec_fn=_die_with_parent if own_session else None,
         )
+
+
+def _die_with_parent() -> None:
+    # PR_SET_PDEATHSIG: SIGTERM to the child when its parent dies.
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def wait_healthy(

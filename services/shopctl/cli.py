@@ -4,6 +4,7 @@ import asyncio
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shopctl import migrations, settings
@@ -17,6 +18,16 @@ DatabaseUrl = Annotated[
 ]
 
 
+def database_url_of(given: str | None) -> str:
+    """--database-url, else DATABASE_URL (shopctl's settings); a usage error without either."""
+    try:
+        return settings.load(given).database_url
+    except ValidationError:
+        raise typer.BadParameter(
+            "give --database-url or set DATABASE_URL", param_hint="--database-url"
+        ) from None
+
+
 @db.command("upgrade")
 def db_upgrade(
     database_url: DatabaseUrl = None,
@@ -25,7 +36,7 @@ def db_upgrade(
     ] = None,
 ) -> None:
     """Apply each service's Alembic migrations to its own schema."""
-    url = settings.load(database_url).database_url
+    url = database_url_of(database_url)
     for name in service or migrations.SERVICES:
         if name not in migrations.SERVICES:
             raise typer.BadParameter(f"unknown service {name!r}", param_hint="--service")
@@ -44,7 +55,7 @@ def seed(
     Only into empty tables: existing prices and stock are never overwritten, so running it
     again (every `make run`, every chart upgrade) is safe.
     """
-    url = settings.load(database_url).database_url
+    url = database_url_of(database_url)
     catalog_seeded, stock_seeded = asyncio.run(seed_all(url, products, stock))
     typer.echo(
         f"pricing: seeded {products} products"

@@ -1,4 +1,4 @@
-"""`shopctl traces report --html`: the findings of `traces analyze` and the waterfalls of the
+"""`traces report --html`: the findings of `traces analyze` and the waterfalls of the
 slowest and the failed traces, as one self-contained page (inline CSS, no script, no fetches), so
 it can be kept as a CI artifact and opened after the cluster it came from is gone."""
 

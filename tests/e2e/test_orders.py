@@ -224,7 +224,7 @@ async def test_money_is_exact_decimal_strings(
 async def test_no_access_log_keeps_the_access_log_off(
     services: Services, order_api: httpx.AsyncClient
 ) -> None:
-    # shopctl and the tests start uvicorn with --no-access-log (traces and metrics say more);
+    # devtools.stack starts uvicorn with --no-access-log (traces and metrics say more);
     # the services' JSON logging must not switch it back on. Errors still reach the log.
     marker = f"/orders/{uuid.uuid4()}"
     assert (await order_api.get(marker)).status_code == 404

@@ -1,4 +1,4 @@
-"""Each fault scenario, switched on in the traced stack, is named by `shopctl traces analyze`.
+"""Each fault scenario, switched on in the traced stack, is named by `make traces`.
 
 Every test drives real requests, waits for their traces in Jaeger, and analyzes exactly the
 window it drove, so the scenarios never see each other's traces.

@@ -1,6 +1,6 @@
-"""`shopctl traces report --html`: one self-contained page of the findings and the waterfalls,
-loaded in headless Chromium and checked by what it draws (the screenshot is kept in
-.run/artifacts/ for a person to look at); and `shopctl traces show` drawing them in a terminal."""
+"""`python -m devtools traces report --html`: one self-contained page of the findings and the
+waterfalls, loaded in headless Chromium and checked by what it draws (the screenshot is kept in
+.run/artifacts/ for a person to look at); and `traces show` drawing them in a terminal."""
 
 import json
 import subprocess

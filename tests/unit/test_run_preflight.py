@@ -1,4 +1,4 @@
-"""`shopctl run` starts the whole stack or nothing: what is missing stops it before anything
+"""`make run` starts the whole stack or nothing: what is missing stops it before anything
 starts, in one line that names the command to run."""
 
 import shutil

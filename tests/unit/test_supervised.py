@@ -1,4 +1,4 @@
-"""`shopctl run` restarts a service that exits, with a log line and a growing back-off."""
+"""`make run` restarts a service that exits, with a log line and a growing back-off."""
 
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""`shopctl traces analyze` on hand-built traces in Jaeger's JSON, shaped like ours.
+"""`python -m devtools traces analyze` on hand-built traces in Jaeger's JSON, shaped like ours.
 
 Times are microseconds from the trace's start (Jaeger's unit), so the numbers read directly.
 """

@@ -1,19 +1,19 @@
 """Jaeger, the Collector and Prometheus as local processes, from the repository's own configs.
 
-Used by `make run` (on the README's ports), the tests and the benchmark (on free
-ports, so they run beside `make run`). Each is built by `make telemetry-tools` into .tools/bin
-at the versions the chart runs (versions.env). Jaeger and the Collector run the repository's
-config plus an overlay, written to the work folder, that moves every listener to the ports
-asked for (both deep-merge several --config files, later ones win); Prometheus runs an unchanged
-copy of prometheus.yml beside target files that name those ports (file-based discovery, as in
-the chart). Everything listens on loopback only.
+Used by `make run` (on the README's ports), the tests and the benchmark (on free ports, so they
+run beside `make run`). Each is built by `make telemetry-tools` into .tools/bin at the versions
+the chart runs (versions.env). Jaeger and the Collector run the repository's config plus an
+overlay, written to the work folder, that moves every listener to the ports asked for (both
+deep-merge several --config files, later ones win); Prometheus runs an unchanged copy of
+prometheus.yml beside target files that name those ports (file-based discovery, as in the
+chart). Everything listens on loopback only.
 """
 
 import shutil
 import subprocess
 from dataclasses import astuple, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 
@@ -40,7 +40,7 @@ class Ports:
     prometheus: int = 9090
 
     @classmethod
-    def free(cls) -> "Ports":
+    def free(cls) -> Self:
         """Ports the kernel has just handed out, so nothing else on the machine holds them."""
         ports = {f.name: free_port() for f in fields(cls)}
         assert len(set(ports.values())) == len(ports), ports

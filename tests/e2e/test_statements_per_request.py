@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from devtools.stack.postgres import LocalPostgres
+from devtools.stack.processes import wait_for
 from devtools.stack.services import Services
 from shopctl.migrations import SERVICES
 from tests.e2e.statements import StatementLog, log_all_statements
@@ -71,17 +72,20 @@ def settled(
 ) -> dict[str, Counter[str]]:
     """The counts once nothing new was logged for `quiet` seconds: the last COMMIT of a
     request may be logged just after its response arrived."""
-    give_up = time.monotonic() + deadline
-    counts = log.since_mark()
-    stable_since = time.monotonic()
-    while time.monotonic() < give_up:
-        time.sleep(0.05)
+    last = log.since_mark()
+    changed = time.monotonic()
+
+    def unchanged_for_quiet() -> tuple[dict[str, Counter[str]]] | None:
+        nonlocal last, changed
         now = log.since_mark()
-        if now != counts:
-            counts, stable_since = now, time.monotonic()
-        elif time.monotonic() - stable_since >= quiet:
-            return counts
-    raise TimeoutError(f"statements still being logged after {deadline}s: {counts}")
+        if now != last:
+            last, changed = now, time.monotonic()
+        return (now,) if time.monotonic() - changed >= quiet else None
+
+    [counts] = wait_for(
+        f"no new statement logged for {quiet}s", unchanged_for_quiet, deadline, interval=0.05
+    )
+    return counts
 
 
 def _as_dicts(counts: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:

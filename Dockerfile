@@ -25,11 +25,13 @@ COPY services ./services
 RUN pip install --no-cache-dir --no-deps .
 
 # The smoke tests of skaffold's verify stage (skaffold.yaml, artifact shop-smoke): the installed
-# project plus its dev extras and tests/. A stage of its own, so the service image stays free of
-# test tools; it comes before the runtime stage because a plain `docker build` builds the last one.
+# project plus its dev extras, tests/ and the devtools/ they import (from the working directory).
+# A stage of its own, so the service image stays free of test tools and devtools; it comes before
+# the runtime stage because a plain `docker build` builds the last one.
 FROM build AS smoke
 RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["dev"]))' > requirements-dev.txt \
  && pip install --no-cache-dir --requirement requirements-dev.txt
+COPY devtools ./devtools
 COPY tests ./tests
 USER 10001:10001
 

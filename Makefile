@@ -28,12 +28,12 @@ install: $(VENV)/.installed ## Create the virtualenv with the project and its de
 
 .PHONY: run
 run: install telemetry-tools postgres-server ## Run PostgreSQL, Jaeger, the Collector, Prometheus and the three services
-	shopctl run
+	$(PY) -m devtools run
 
 .PHONY: lint
 lint: install ## ruff (lint and format check) and mypy
-	ruff check services tests load bench
-	ruff format --check services tests load bench
+	ruff check services devtools tests load bench
+	ruff format --check services devtools tests load bench
 	mypy
 
 .PHONY: test
@@ -70,7 +70,7 @@ load: $(VENV)/.load-installed ## Drive a shop-like mix of traffic through a runn
 
 .PHONY: traces
 traces: install ## Slowest traces, N+1 queries, sequential calls and error origins from Jaeger
-	JAEGER_URL=$(JAEGER_URL) shopctl traces analyze --since $(SINCE)
+	JAEGER_URL=$(JAEGER_URL) $(PY) -m devtools traces analyze --since $(SINCE)
 
 .PHONY: bench
 bench: install telemetry-tools postgres-server ## Benchmark on a private stack (free ports): results in .run/bench, see docs/benchmarks.md
@@ -87,8 +87,8 @@ smoke: install ## Smoke-test a running stack: an order, its trace in Jaeger, its
 
 .PHONY: format
 format: install ## Format and auto-fix the code
-	ruff format services tests load bench
-	ruff check --fix services tests load bench
+	ruff format services devtools tests load bench
+	ruff check --fix services devtools tests load bench
 
 .PHONY: clean
 clean: ## Remove the virtualenv, local data and caches (not the built tools)

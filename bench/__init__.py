@@ -1,7 +1,7 @@
 """`make bench`: the shop's performance measured, see docs/benchmarks.md.
 
-- environment.py: a private stack on free ports (PostgreSQL, services; Jaeger and the Collector
-  through shopctl.backends, the launcher of `make run` and the tests);
+- environment.py: what the benchmark adds to devtools.stack (the launcher of `make run` and the
+  tests): its data, its telemetry variants, CPU accounting and the sync baseline's command;
 - results.py: what a run measured, as types (results.json is their dump), and the goals' ratios;
 - load.py: the open-loop and closed-loop load generators, and variants taking turns;
 - comparisons.py: the issue's four comparisons, measured side by side;
@@ -9,6 +9,8 @@
 - profiling.py: py-spy samples summed by library;
 - report.py: the Markdown table and the plots;
 - syncshop/: the synchronous baseline (Flask, requests, psycopg, gunicorn);
+- floor.py and floorshop/: `python -m bench.floor`, the same work with nothing in the way;
+- tune.py: `python -m bench.tune`, configuration or code variants side by side;
 - intervals.py: `python -m bench.intervals`, the CPU a short metric export interval costs
   (docs/versions.md).
 """

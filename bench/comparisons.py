@@ -40,8 +40,8 @@ from bench.results import (
     TracingCost,
     TracingVariant,
 )
-from shopctl import backends, stack
-from shopctl.postgres import LocalPostgres
+from devtools.stack.postgres import LocalPostgres
+from devtools.stack.telemetry import Telemetry
 
 FULL = RunSize(
     name="full",
@@ -98,8 +98,6 @@ def run(size: RunSize, out: Path, with_profiles: bool = False) -> BenchmarkRun:
         fanout = _fanout(size, stacks[off], workloads[off].order_ids)
         async_vs_sync = _async_vs_sync(
             size,
-            workdir,
-            postgres,
             stacks[sampled_10],
             workloads[sampled_10],
             environment.telemetry_env(telemetry, sampled_10.sampling),
@@ -132,7 +130,7 @@ def run(size: RunSize, out: Path, with_profiles: bool = False) -> BenchmarkRun:
 @contextmanager
 def _private_backends(
     out: Path,
-) -> Iterator[tuple[Path, LocalPostgres, backends.Telemetry]]:
+) -> Iterator[tuple[Path, LocalPostgres, Telemetry]]:
     """A work folder, PostgreSQL, Jaeger and the Collector; the backends' log tails go to
     `out`/logs when they stop."""
     with tempfile.TemporaryDirectory(prefix="shop-bench-") as folder:
@@ -156,7 +154,7 @@ def _private_backends(
 
 @contextmanager
 def _tracing_variants(
-    workdir: Path, postgres: LocalPostgres, telemetry: backends.Telemetry
+    workdir: Path, postgres: LocalPostgres, telemetry: Telemetry
 ) -> Iterator[dict[Tracing, environment.Services]]:
     """The four tracing variants' services, all running at once: each its own three."""
     stacks: dict[Tracing, environment.Services] = {}
@@ -282,22 +280,15 @@ def _fanout(size: RunSize, services: environment.Services, orders: list[str]) ->
 
 def _async_vs_sync(
     size: RunSize,
-    workdir: Path,
-    postgres: LocalPostgres,
     services: environment.Services,
     workload: load.Workload,
     env: dict[str, str],
 ) -> AsyncVsSync:
     """Our order service against the Flask baseline, both calling the same inventory and
     pricing (with latency added to each), with the same telemetry environment."""
-    port = backends.free_port()
-    ports = {**services.ports, "order": port}
-    sync_env = stack.service_env("order", postgres.url, ports, environment.ADMIN_TOKEN, **env)
-    process = environment.start_sync_order(port, sync_env, workdir / "logs" / "order-sync.log")
-    sync = environment.Services(ports, {**services.processes, "order": process})
+    sync = environment.start_sync_order(services, env)
     pairs = []
     try:
-        stack.wait_until_up(sync.order_url, process, timeout=60)
         designs = {
             "async": (services, workload),
             "sync": (sync, load.prepared_workload(sync.order_url, size.orders)),
@@ -327,7 +318,7 @@ def _async_vs_sync(
             )
     finally:
         _slow_downstreams(services, 0)
-        stack.stop_service(process)
+        sync.stop("order")
     return AsyncVsSync(
         clients=SYNC_CLIENTS,
         sync_workers=environment.SYNC_WORKERS,
@@ -341,7 +332,7 @@ def _pipeline(
     services: environment.Services,
     workload: load.Workload,
     rate: float,
-    telemetry: backends.Telemetry,
+    telemetry: Telemetry,
 ) -> SpanPipeline:
     """Spans at each hop for one open-loop run at `rate`, with 100% sampling."""
     urls = (

@@ -1,19 +1,19 @@
-"""A private copy of the whole stack on free ports: PostgreSQL, Jaeger, the Collector, the services.
+"""What the benchmark adds to the local stack of devtools.stack: its data, its telemetry variants,
+the CPU its services use, and the sync baseline in place of the order service.
 
-Other engineers and CI run the stack on its fixed ports (4317, 8000-8002, 16686, ...) on this
-same machine, so nothing here binds them. Jaeger and the Collector start through
-shopctl.backends, the same launcher as `make run` and the tests.
+Every process starts through devtools.stack, on free ports, so a run never touches a stack on
+the README's ports (`make run`, another engineer's, CI's) on the same machine.
 """
 
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
+from sqlalchemy.engine import make_url
 
-from shopctl import backends, stack
-from shopctl.postgres import LocalPostgres
+from devtools.stack import processes, services, telemetry
+from devtools.stack.postgres import LocalPostgres
 
 REPO = Path(__file__).resolve().parents[1]
 ADMIN_TOKEN = "bench-admin-token"
@@ -22,21 +22,20 @@ PRODUCTS = 100
 STOCK = 100_000_000
 
 
-def start_backends(workdir: Path) -> backends.Telemetry:
-    """Jaeger and the Collector from the repository's configs, on free ports (shopctl.backends,
-    the launcher of `make run` and the tests). No Prometheus: the benchmark reads the
-    Collector's and Jaeger's own counters directly. Jaeger keeps 500 000 traces, so every span
-    of a run is still there to be counted."""
-    telemetry = backends.Telemetry(
-        REPO, workdir, backends.Ports.free(), prometheus=False, jaeger_max_traces=500_000
+def start_backends(workdir: Path) -> telemetry.Telemetry:
+    """Jaeger and the Collector from the repository's configs, on free ports. No Prometheus:
+    the benchmark reads the Collector's and Jaeger's own counters directly. Jaeger keeps
+    500 000 traces, so every span of a run is still there to be counted."""
+    backends = telemetry.Telemetry(
+        REPO, workdir, telemetry.Ports.free(), prometheus=False, jaeger_max_traces=500_000
     )
-    telemetry.start()
-    return telemetry
+    backends.start()
+    return backends
 
 
 def start_postgres(workdir: Path) -> LocalPostgres:
     """A fresh cluster, migrated with `shopctl db upgrade` and seeded with `shopctl seed`."""
-    postgres = LocalPostgres(workdir / "postgres", backends.free_port())
+    postgres = LocalPostgres(workdir / "postgres", processes.free_port())
     postgres.start()
     shopctl = [sys.executable, "-m", "shopctl.cli"]
     env_url = ["--database-url", postgres.url]
@@ -48,10 +47,10 @@ def start_postgres(workdir: Path) -> LocalPostgres:
     return postgres
 
 
-def telemetry_env(telemetry: backends.Telemetry | None, sampling: float | None) -> dict[str, str]:
+def telemetry_env(backends: telemetry.Telemetry | None, sampling: float | None) -> dict[str, str]:
     """OTEL_* for a variant: None is no telemetry at all (OTEL_SDK_DISABLED), 0 is metrics
     without traces (the always_off sampler), else a head-sampling ratio."""
-    if telemetry is None or sampling is None:
+    if backends is None or sampling is None:
         return {"OTEL_SDK_DISABLED": "true"}
     sampler = {"OTEL_TRACES_SAMPLER": "always_off"}
     if sampling > 0:
@@ -61,7 +60,7 @@ def telemetry_env(telemetry: backends.Telemetry | None, sampling: float | None) 
         }
     return {
         "OTEL_SDK_DISABLED": "false",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": telemetry.collector_otlp,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": backends.collector_otlp,
         **sampler,
         # The SDK's own counters (otel.sdk.processor.span.processed, with error.type=queue_full
         # for dropped spans) go out with the app metrics, read back from the Collector.
@@ -70,19 +69,8 @@ def telemetry_env(telemetry: backends.Telemetry | None, sampling: float | None) 
     }
 
 
-@dataclass
-class Services:
-    """The three services (or the sync baseline in place of order), on free ports."""
-
-    ports: dict[str, int]
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    @property
-    def order_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['order']}"
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports[name]}"
+class Services(services.Services):
+    """The services of one variant, with the CPU they use."""
 
     def cpu_seconds_by_service(self) -> dict[str, float]:
         """User + system CPU of each service's process and its children (uvicorn or gunicorn
@@ -101,51 +89,41 @@ class Services:
     def cpu_seconds(self) -> float:
         return sum(self.cpu_seconds_by_service().values())
 
-    def stop(self) -> None:
-        for process in self.processes.values():
-            stack.stop_service(process)
-
 
 def start_services(
     workdir: Path,
     database_url: str,
     extra_env: dict[str, str],
-    sync_order: bool = False,
     per_service_env: dict[str, dict[str, str]] | None = None,
 ) -> Services:
-    """inventory and pricing as uvicorn processes; order as uvicorn, or the Flask baseline."""
-    services = Services({name: backends.free_port() for name in stack.PORTS})
-    logs = workdir / "logs"
-    try:
-        for name in ("inventory", "pricing", "order"):
-            own = (per_service_env or {}).get(name, {})
-            env = stack.service_env(
-                name,
-                database_url,
-                services.ports,
-                ADMIN_TOKEN,
-                **{"LOG_LEVEL": "WARNING", **extra_env, **own},
-            )
-            log = logs / f"{name}{'-sync' if name == 'order' and sync_order else ''}.log"
-            if name == "order" and sync_order:
-                process = start_sync_order(services.ports["order"], env, log)
-            else:
-                process = stack.start_service(name, services.ports[name], env, log)
-            services.processes[name] = process
-        for name, process in services.processes.items():
-            stack.wait_until_up(services.url(name), process, timeout=60)
-    except BaseException:
-        services.stop()
-        raise
-    return services
+    """The three services as uvicorn processes, on free ports, logging warnings only."""
+    started = Services.on_free_ports(database_url, ADMIN_TOKEN, workdir / "logs")
+    started.env = {"LOG_LEVEL": "WARNING", **extra_env}
+    started.service_env = per_service_env or {}
+    started.start_all()
+    return started
 
 
 # The tutorial's production set-up: (2 x cores) + 1 sync workers, one request at a time each.
 SYNC_WORKERS = 2 * (psutil.cpu_count() or 1) + 1
 
 
-def start_sync_order(port: int, env: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
-    env = {**env, "DATABASE_URL": env["DATABASE_URL"].replace("+asyncpg", "+psycopg")}
+def start_sync_order(async_services: Services, env: dict[str, str]) -> Services:
+    """The Flask baseline in place of the order service, on a port of its own, calling the same
+    inventory and pricing processes as `async_services`, with the same environment. Stop it
+    with `.stop("order")`: the others are shared."""
+    port = processes.free_port()
+    # The same database through psycopg, the sync driver.
+    database_url = make_url(async_services.database_url).set(drivername="postgresql+psycopg")
+    sync = Services(
+        async_services.database_url,
+        ADMIN_TOKEN,
+        async_services.logs,
+        ports={**async_services.ports, "order": port},
+        env=env,
+        service_env={"order": {"DATABASE_URL": database_url.render_as_string(False)}},
+        processes={name: p for name, p in async_services.processes.items() if name != "order"},
+    )
     command = [
         sys.executable,
         "-m",
@@ -155,11 +133,17 @@ def start_sync_order(port: int, env: dict[str, str], log_file: Path) -> subproce
         "--workers",
         str(SYNC_WORKERS),
         "--bind",
-        f"127.0.0.1:{port}",
+        f"{processes.HOST}:{port}",
         "--timeout",
         "30",
+        "--chdir",
+        str(REPO),
         "bench.syncshop.app:create_app()",
     ]
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("ab") as log:
-        return subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    sync.launch("order", command, log=async_services.logs / "order-sync.log")
+    try:
+        sync.wait_healthy("order")
+    except BaseException:
+        sync.stop("order")
+        raise
+    return sync

@@ -23,7 +23,6 @@ largest line of it; (3) bounds what tracing can cost at the least.
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,8 +42,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench import environment, load, tune
 from bench.floorshop import app as floorshop
+from devtools.stack.processes import HOST
+from devtools.stack.versions import REPO
 from inventory.stock import LEVELS
-from shopctl import backends, stack
+from shopctl.migrations import SERVICES
 from shopkit.db import Database
 from shopkit.telemetry import FASTAPI_TELEMETRY, setup_telemetry
 
@@ -53,28 +54,24 @@ NO_TELEMETRY = {"OTEL_SDK_DISABLED": "true"}
 
 def start_floor(workdir: Path, database_url: str) -> environment.Services:
     """bench/floorshop's three roles on free ports, each as one uvicorn process."""
-    services = environment.Services({name: backends.free_port() for name in stack.PORTS})
+    logs = workdir / "logs"
+    floor = environment.Services.on_free_ports(database_url, environment.ADMIN_TOKEN, logs)
+    floor.env = dict(NO_TELEMETRY)
     try:
-        for name in ("inventory", "pricing", "order"):
-            env = stack.service_env(
-                name, database_url, services.ports, environment.ADMIN_TOKEN, ROLE=name
-            )
+        for name in SERVICES:
+            floor.service_env[name] = {"ROLE": name}
             command = [
                 *(sys.executable, "-m", "uvicorn", "bench.floorshop.app:create_app", "--factory"),
-                *("--host", "127.0.0.1", "--port", str(services.ports[name]), "--no-access-log"),
+                *("--app-dir", str(REPO), "--host", HOST, "--port", str(floor.ports[name])),
+                "--no-access-log",
             ]
-            log = workdir / "logs" / f"floor-{name}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with log.open("ab") as out:
-                services.processes[name] = subprocess.Popen(
-                    command, env=env, cwd=environment.REPO, stdout=out, stderr=subprocess.STDOUT
-                )
-        for name, process in services.processes.items():
-            stack.wait_until_up(services.url(name), process, timeout=60)
+            floor.launch(name, command, log=logs / f"floor-{name}.log")
+        for name in SERVICES:
+            floor.wait_healthy(name)
     except BaseException:
-        services.stop()
+        floor.stop()
         raise
-    return services
+    return floor
 
 
 def same_answer(shop: environment.Services, floor: environment.Services, order_id: str) -> None:

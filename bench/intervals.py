@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 
 from bench import environment, load
-from shopctl import backends
+from devtools.stack.telemetry import Ports, Telemetry
 
 VARIANTS = {"60 s (SDK default)": "60000", "5 s (the stack's)": "5000"}
 
@@ -36,7 +36,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def measure(
-    stacks: dict[str, tuple[environment.Services, backends.Telemetry]],
+    stacks: dict[str, tuple[environment.Services, Telemetry]],
     window: Callable[[], None],
 ) -> dict[str, dict[str, float]]:
     """CPU seconds per variant and component spent while `window()` runs."""
@@ -68,12 +68,10 @@ def main() -> int:
         workdir = Path(folder)
         workdir.chmod(0o755)  # PostgreSQL runs as `postgres` when we are root
         postgres = environment.start_postgres(workdir)
-        stacks: dict[str, tuple[environment.Services, backends.Telemetry]] = {}
+        stacks: dict[str, tuple[environment.Services, Telemetry]] = {}
         try:
             for i, (label, interval) in enumerate(VARIANTS.items()):
-                telemetry = backends.Telemetry(
-                    environment.REPO, workdir / f"backends-{i}", backends.Ports.free()
-                )
+                telemetry = Telemetry(environment.REPO, workdir / f"backends-{i}", Ports.free())
                 telemetry.start()
                 env = {**telemetry.service_env(), "OTEL_METRIC_EXPORT_INTERVAL": interval}
                 services = environment.start_services(workdir / f"services-{i}", postgres.url, env)

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from bench.results import SpanCounts
-from shopctl import jaeger
+from devtools.traces import jaeger
 
 # One Prometheus text-format sample: name, optional {labels}, value.
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")

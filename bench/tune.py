@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench import environment, load
 from bench.results import Repeated, Result
-from shopctl import stack
+from devtools.stack import services as stack
 
 
 class Variant(Result):

@@ -51,7 +51,8 @@ $(OTELCOL): $(STAMPS)/otelcol-manifest-$(MANIFEST_HASH) $(OCB)
 	@mkdir -p $(TOOLS_BIN) && cp $(OTELCOL_BUILD_DIR)/otelcol-shop $@
 
 # The module carries no Jaeger UI assets: /search shows a placeholder page, while the query API
-# (/api/...) and Grafana's Jaeger data source work; `shopctl traces show` draws a trace instead.
+# (/api/...) and Grafana's Jaeger data source work; `python -m devtools traces show` draws a
+# trace instead.
 JAEGER_MODULE := github.com/jaegertracing/jaeger
 JAEGER_LDFLAGS := -X $(JAEGER_MODULE)/internal/version.latestVersion=v$(JAEGER_VERSION)
 

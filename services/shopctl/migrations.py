@@ -5,6 +5,7 @@ from importlib.resources import files
 from alembic import command
 from alembic.config import Config
 
+# The services, providers first: the one list (the local stack's ports follow from it too).
 SERVICES = ("pricing", "inventory", "order")
 
 

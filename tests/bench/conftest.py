@@ -2,10 +2,13 @@
 
 import pytest
 
-from shopctl import backends
-from tests.conftest import REPO
+from devtools.stack import telemetry
+from devtools.stack.versions import REPO
 
 
-def skip_without_telemetry_tools() -> None:
-    if not (REPO / ".tools/bin/jaeger").exists() or not (REPO / ".tools/bin/otelcol-shop").exists():
-        pytest.skip(f"telemetry tools not built: {', '.join(backends.missing(REPO))}")
+@pytest.fixture(scope="session")
+def telemetry_tools() -> None:
+    """Skips the test when Jaeger or the Collector is not built."""
+    absent = {"jaeger", "otelcol-shop"} & set(telemetry.missing(REPO))
+    if absent:
+        pytest.skip(f"telemetry tools not built: {', '.join(sorted(absent))}")

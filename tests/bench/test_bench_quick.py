@@ -15,8 +15,7 @@ import pytest
 
 from bench import report
 from bench.results import BenchmarkRun, Endpoint, Round, Tracing
-from tests.bench.conftest import skip_without_telemetry_tools
-from tests.conftest import REPO
+from devtools.stack.versions import REPO
 
 RATIOS = (
     "fanout_p50_sequential_over_concurrent",
@@ -38,8 +37,7 @@ Results = tuple[BenchmarkRun, Path]
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
-    skip_without_telemetry_tools()
+def results(tmp_path_factory: pytest.TempPathFactory, telemetry_tools: None) -> Results:
     out = tmp_path_factory.mktemp("bench")
     run = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(out)],

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tests.conftest import REPO
+from devtools.stack.versions import REPO
 
 
 def test_the_floor_and_the_shop_are_measured_side_by_side() -> None:

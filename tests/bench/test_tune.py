@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from bench.tune import Tuning, parse_variant
-from tests.bench.conftest import skip_without_telemetry_tools
-from tests.conftest import REPO
+from devtools.stack.versions import REPO
+from shopctl.migrations import SERVICES
 
 
 def test_a_variant_sets_a_variable_for_every_service_or_for_one() -> None:
@@ -27,8 +27,8 @@ def test_an_assignment_without_a_value_is_refused() -> None:
         parse_variant("broken: DB_POOL_SIZE")
 
 
+@pytest.mark.usefixtures("telemetry_tools")
 def test_two_variants_are_measured_side_by_side(tmp_path: Path) -> None:
-    skip_without_telemetry_tools()
     run = subprocess.run(
         [
             sys.executable,
@@ -55,7 +55,7 @@ def test_two_variants_are_measured_side_by_side(tmp_path: Path) -> None:
         assert median.overall.throughput_rps > 0, name
         assert median.overall.errors == 0, median.error_reasons
         per_service = median.cpu_ms_per_request_by_service
-        assert set(per_service) == {"order", "inventory", "pricing"}
+        assert set(per_service) == set(SERVICES)
         assert all(ms > 0 for ms in per_service.values()), per_service
     assert "| small-pool |" in run.stdout
     # The logs of every service of every variant are kept for a look at what went wrong.

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from devtools.stack.versions import REPO
 
 HELM = REPO / ".tools" / "bin" / "helm"
 CHART = REPO / "deploy" / "helm" / "shop"

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from shopctl.postgres import DATABASE, USER, LocalPostgres
-from tests.conftest import REPO, free_port
+from devtools.stack.postgres import DATABASE, USER, LocalPostgres
+from devtools.stack.processes import free_port
+from devtools.stack.versions import REPO
 
 SCRIPT = REPO / "deploy/helm/shop/files/postgres/create-service-roles.sh"
 SCHEMAS = {"order": "orders", "inventory": "inventory", "pricing": "pricing"}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from devtools.stack.versions import REPO
 from tests.deploy.test_chart import render
 
 

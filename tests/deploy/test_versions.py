@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shopctl import versions
-from tests.conftest import REPO
+from devtools.stack import versions
+from devtools.stack.versions import REPO
 
 PINS = versions.load(REPO / "versions.env")
 TOOLS = REPO / ".tools"

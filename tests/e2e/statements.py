@@ -12,7 +12,7 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-from shopctl.postgres import USER, LocalPostgres
+from devtools.stack.postgres import USER, LocalPostgres
 
 # '2026-11-26 01:02:03.456 UTC [12345] LOG:  statement: BEGIN' or '... execute <name>: ...'
 STATEMENT = re.compile(r"\[(\d+)\] LOG:  (?:statement|execute [^:]*): (.*)")

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from tests.e2e.conftest import idempotency_key
+from tests.support.shop import idempotency_key
 
 GOOD_ITEM = {"sku": "SKU-00001", "quantity": 1}
 

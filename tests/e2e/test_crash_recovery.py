@@ -5,47 +5,37 @@ seconds; its own database keeps the checks exact.
 """
 
 import asyncio
-import os
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from shopctl.postgres import LocalPostgres
-from tests.conftest import create_database
-from tests.e2e.conftest import ADMIN, Stack, idempotency_key
+from devtools.stack.postgres import LocalPostgres
+from devtools.stack.processes import wait_for
+from devtools.stack.services import Services
+from tests.support.shop import ADMIN, ADMIN_TOKEN, idempotency_key, new_product
 
 LEASE_SECONDS = 1.0
 PRICING_DELAY_MS = 3000
 
 
 @pytest.fixture(scope="module")
-def crashable(postgres: LocalPostgres, logs_dir: Path) -> Iterator[Stack]:
-    stack = Stack(create_database(postgres, "shop_crash"), logs_dir / "crash")
-    stack.extra_env = {
+def crashable(postgres: LocalPostgres, logs_dir: Path) -> Iterator[Services]:
+    stack = Services.on_free_ports(
+        postgres.create_database("shop_crash"), ADMIN_TOKEN, logs_dir / "crash"
+    )
+    stack.env = {
         "IDEMPOTENCY_CLAIM_TTL_SECONDS": str(LEASE_SECONDS),
         "RECOVERY_INTERVAL_SECONDS": "0.2",
     }
     stack.start_all()
     yield stack
-    stack.stop_all()
+    stack.stop()
 
 
-async def _product(admin: httpx.AsyncClient, stack: Stack, stock: int) -> str:
-    sku = f"CRASH-{os.urandom(4).hex().upper()}"
-    response = await admin.put(
-        f"{stack.url('pricing')}/prices/{sku}",
-        json={"name": "x", "unit_price": "5.00", "currency": "EUR"},
-    )
-    assert response.status_code == 200, response.text
-    response = await admin.put(f"{stack.url('inventory')}/stock/{sku}", json={"available": stock})
-    assert response.status_code == 200, response.text
-    return sku
-
-
-async def _slow_pricing(admin: httpx.AsyncClient, stack: Stack, enabled: bool) -> None:
+async def _slow_pricing(admin: httpx.AsyncClient, stack: Services, enabled: bool) -> None:
     response = await admin.put(
         f"{stack.url('pricing')}/admin/scenarios/slow-dependency",
         json={"enabled": enabled, "latency_ms": PRICING_DELAY_MS},
@@ -53,24 +43,31 @@ async def _slow_pricing(admin: httpx.AsyncClient, stack: Stack, enabled: bool) -
     assert response.status_code == 200, response.text
 
 
-async def _stock(admin: httpx.AsyncClient, stack: Stack, sku: str) -> int:
-    available: int = (await admin.get(f"{stack.url('inventory')}/stock/{sku}")).json()["available"]
+def _stock(stack: Services, sku: str) -> int:
+    response = httpx.get(f"{stack.url('inventory')}/stock/{sku}", headers=ADMIN, timeout=30)
+    available: int = response.json()["available"]
     return available
 
 
-async def _poll(what: str, probe: Callable[[], Awaitable[object]], within: float) -> float:
-    """Await `probe()` until truthy; returns the seconds it took."""
+def _orders_of(stack: Services, customer: str) -> list[dict[str, object]]:
+    response = httpx.get(
+        f"{stack.url('order')}/orders", params={"customer_id": customer}, timeout=30
+    )
+    items: list[dict[str, object]] = response.json()["items"]
+    return items
+
+
+async def _poll(what: str, probe: Callable[[], object], within: float) -> float:
+    """Poll `probe` until truthy, in a thread so that this test's own requests go on; returns
+    the seconds it took."""
     started = time.monotonic()
-    while time.monotonic() - started < within:
-        if await probe():
-            return time.monotonic() - started
-        await asyncio.sleep(0.1)
-    pytest.fail(f"timed out after {within:.0f}s waiting for {what}")
+    await asyncio.to_thread(wait_for, what, probe, within)
+    return time.monotonic() - started
 
 
-async def test_order_killed_mid_order_is_finished_without_a_retry(crashable: Stack) -> None:
+async def test_order_killed_mid_order_is_finished_without_a_retry(crashable: Services) -> None:
     async with httpx.AsyncClient(headers=ADMIN, timeout=30) as admin:
-        sku = await _product(admin, crashable, stock=100)
+        sku = new_product(crashable, stock=100)
         await _slow_pricing(admin, crashable, True)
         try:
             body = {"customer_id": "crash-1", "items": [{"sku": sku, "quantity": 7}]}
@@ -78,39 +75,31 @@ async def test_order_killed_mid_order_is_finished_without_a_retry(crashable: Sta
                 admin.post(f"{crashable.url('order')}/orders", json=body, headers=idempotency_key())
             )
 
-            async def reserved() -> bool:
-                return await _stock(admin, crashable, sku) == 93
-
-            await _poll("the reservation of 7 units", reserved, within=5)
+            await _poll(
+                "the reservation of 7 units", lambda: _stock(crashable, sku) == 93, within=5
+            )
             crashable.processes["order"].kill()  # kill -9 while it waits for the quote
             crashable.processes["order"].wait()
             with pytest.raises(httpx.TransportError):
                 await post
             crashable.start("order")
 
-            async def orders_of_7() -> list[dict[str, object]]:
-                response = await admin.get(
-                    f"{crashable.url('order')}/orders", params={"customer_id": "crash-1"}
-                )
-                items: list[dict[str, object]] = response.json()["items"]
-                return items
-
-            async def settled() -> bool:
-                return await _stock(admin, crashable, sku) == 100 or bool(await orders_of_7())
+            def settled() -> bool:
+                return _stock(crashable, sku) == 100 or bool(_orders_of(crashable, "crash-1"))
 
             took = await _poll("recovery to finish the order", settled, within=15)
         finally:
             await _slow_pricing(admin, crashable, False)
         # Recovery goes forward when it can: the order is placed, its stock stays taken.
-        orders = await orders_of_7()
+        orders = _orders_of(crashable, "crash-1")
         assert [o["lines"][0]["quantity"] for o in orders] == [7]  # type: ignore[index]
-        assert await _stock(admin, crashable, sku) == 93
+        assert _stock(crashable, sku) == 93
         assert took < 10
 
 
-async def test_a_request_slower_than_its_lease_is_fenced_out(crashable: Stack) -> None:
+async def test_a_request_slower_than_its_lease_is_fenced_out(crashable: Services) -> None:
     async with httpx.AsyncClient(headers=ADMIN, timeout=30) as admin:
-        sku = await _product(admin, crashable, stock=50)
+        sku = new_product(crashable, stock=50)
         await _slow_pricing(admin, crashable, True)
         body = {"customer_id": "fenced-1", "items": [{"sku": sku, "quantity": 5}]}
         key = idempotency_key()
@@ -123,15 +112,17 @@ async def test_a_request_slower_than_its_lease_is_fenced_out(crashable: Stack) -
         assert first.status_code == 409, first.text
         assert first.json()["type"].endswith("idempotency-key-in-progress")
 
-        async def replay() -> httpx.Response | None:
-            response = await admin.post(f"{crashable.url('order')}/orders", json=body, headers=key)
+        def replay() -> httpx.Response | None:
+            response = httpx.post(
+                f"{crashable.url('order')}/orders", json=body, headers=key, timeout=30
+            )
             return response if response.status_code == 201 else None
 
         await _poll("the recovered order", replay, within=10)
-        answer = await replay()
+        answer = replay()
         assert answer is not None and answer.headers["Idempotent-Replayed"] == "true"
         listed = await admin.get(
             f"{crashable.url('order')}/orders", params={"customer_id": "fenced-1"}
         )
         assert [o["id"] for o in listed.json()["items"]] == [answer.json()["id"]]
-        assert await _stock(admin, crashable, sku) == 45
+        assert _stock(crashable, sku) == 45

@@ -6,16 +6,17 @@ from decimal import Decimal
 
 import httpx
 
-from tests.e2e.conftest import Stack, idempotency_key, new_product
+from devtools.stack.services import Services
+from tests.support.shop import idempotency_key, new_product
 
 
 async def test_order_is_priced_reserved_and_stored(
     order_api: httpx.AsyncClient,
+    services: Services,
     inventory_api: httpx.AsyncClient,
-    pricing_api: httpx.AsyncClient,
 ) -> None:
-    cheap = await new_product(inventory_api, pricing_api, stock=10, price="2.50")
-    dear = await new_product(inventory_api, pricing_api, stock=10, price="19.99")
+    cheap = new_product(services, stock=10, price="2.50")
+    dear = new_product(services, stock=10, price="19.99")
     body = {
         "customer_id": "alice",
         "items": [{"sku": cheap, "quantity": 4}, {"sku": dear, "quantity": 1}],
@@ -52,10 +53,10 @@ async def test_order_is_priced_reserved_and_stored(
 
 async def test_order_detail_shows_live_price_changes(
     order_api: httpx.AsyncClient,
-    inventory_api: httpx.AsyncClient,
+    services: Services,
     pricing_api: httpx.AsyncClient,
 ) -> None:
-    sku = await new_product(inventory_api, pricing_api, stock=5, price="3.00")
+    sku = new_product(services, stock=5, price="3.00")
     order = (
         await order_api.post(
             "/orders",
@@ -80,10 +81,9 @@ async def test_unknown_order_is_404(order_api: httpx.AsyncClient) -> None:
 
 async def test_listing_pages_through_a_customers_orders_newest_first(
     order_api: httpx.AsyncClient,
-    inventory_api: httpx.AsyncClient,
-    pricing_api: httpx.AsyncClient,
+    services: Services,
 ) -> None:
-    sku = await new_product(inventory_api, pricing_api, stock=100)
+    sku = new_product(services, stock=100)
     customer = f"pager-{sku.lower()}"
     placed = []
     for _ in range(7):
@@ -110,10 +110,10 @@ async def test_listing_pages_through_a_customers_orders_newest_first(
 
 async def test_replays_of_one_key_place_one_order_and_one_reservation(
     order_api: httpx.AsyncClient,
+    services: Services,
     inventory_api: httpx.AsyncClient,
-    pricing_api: httpx.AsyncClient,
 ) -> None:
-    sku = await new_product(inventory_api, pricing_api, stock=1000)
+    sku = new_product(services, stock=1000)
     headers = idempotency_key()
     body = {"customer_id": "carol", "items": [{"sku": sku, "quantity": 2}]}
 
@@ -145,10 +145,10 @@ async def _until_done(
 
 async def test_same_key_with_another_body_is_rejected(
     order_api: httpx.AsyncClient,
+    services: Services,
     inventory_api: httpx.AsyncClient,
-    pricing_api: httpx.AsyncClient,
 ) -> None:
-    sku = await new_product(inventory_api, pricing_api, stock=10)
+    sku = new_product(services, stock=10)
     headers = idempotency_key()
     first = await order_api.post(
         "/orders",
@@ -169,10 +169,10 @@ async def test_same_key_with_another_body_is_rejected(
 
 async def test_concurrent_orders_never_oversell(
     order_api: httpx.AsyncClient,
+    services: Services,
     inventory_api: httpx.AsyncClient,
-    pricing_api: httpx.AsyncClient,
 ) -> None:
-    sku = await new_product(inventory_api, pricing_api, stock=50)
+    sku = new_product(services, stock=50)
     body = {"customer_id": "rush", "items": [{"sku": sku, "quantity": 1}]}
 
     responses = await asyncio.gather(
@@ -189,11 +189,11 @@ async def test_concurrent_orders_never_oversell(
 
 async def test_out_of_stock_names_the_short_skus_and_reserves_nothing(
     order_api: httpx.AsyncClient,
+    services: Services,
     inventory_api: httpx.AsyncClient,
-    pricing_api: httpx.AsyncClient,
 ) -> None:
-    plenty = await new_product(inventory_api, pricing_api, stock=100)
-    scarce = await new_product(inventory_api, pricing_api, stock=2)
+    plenty = new_product(services, stock=100)
+    scarce = new_product(services, stock=2)
     body = {
         "customer_id": "erin",
         "items": [{"sku": plenty, "quantity": 5}, {"sku": scarce, "quantity": 3}],
@@ -208,10 +208,9 @@ async def test_out_of_stock_names_the_short_skus_and_reserves_nothing(
 
 async def test_money_is_exact_decimal_strings(
     order_api: httpx.AsyncClient,
-    inventory_api: httpx.AsyncClient,
-    pricing_api: httpx.AsyncClient,
+    services: Services,
 ) -> None:
-    sku = await new_product(inventory_api, pricing_api, stock=10_000, price="0.10")
+    sku = new_product(services, stock=10_000, price="0.10")
     response = await order_api.post(
         "/orders",
         json={"customer_id": "frank", "items": [{"sku": sku, "quantity": 3}]},
@@ -223,9 +222,9 @@ async def test_money_is_exact_decimal_strings(
 
 
 async def test_no_access_log_keeps_the_access_log_off(
-    services: Stack, order_api: httpx.AsyncClient
+    services: Services, order_api: httpx.AsyncClient
 ) -> None:
-    # shopctl and the tests start uvicorn with --no-access-log (traces and metrics say more);
+    # devtools.stack starts uvicorn with --no-access-log (traces and metrics say more);
     # the services' JSON logging must not switch it back on. Errors still reach the log.
     marker = f"/orders/{uuid.uuid4()}"
     assert (await order_api.get(marker)).status_code == 404

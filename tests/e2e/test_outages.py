@@ -13,41 +13,33 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shopctl.postgres import LocalPostgres
-from tests.conftest import create_database, free_port
-from tests.e2e.conftest import ADMIN, Stack, idempotency_key
+from devtools.stack.postgres import LocalPostgres
+from devtools.stack.processes import free_port
+from devtools.stack.services import Services
+from tests.support.shop import ADMIN_TOKEN, idempotency_key, new_product
 
 
 @pytest.fixture(scope="module")
-def isolated(logs_dir: Path) -> Iterator[tuple[Stack, LocalPostgres]]:
+def isolated(logs_dir: Path) -> Iterator[tuple[Services, LocalPostgres]]:
     with tempfile.TemporaryDirectory(prefix="shop-test-outage-pg-") as folder:
         os.chmod(folder, 0o755)
         postgres = LocalPostgres(Path(folder) / "data", free_port())
         postgres.start()
-        stack = Stack(create_database(postgres, "shop_outage"), logs_dir / "outage")
+        stack = Services.on_free_ports(
+            postgres.create_database("shop_outage"), ADMIN_TOKEN, logs_dir / "outage"
+        )
         stack.start_all()
         yield stack, postgres
-        stack.stop_all()
+        stack.stop()
         if postgres.is_running():
             postgres.stop()
 
 
-async def _product(stack: Stack, stock: int) -> str:
-    sku = f"OUT-{os.urandom(4).hex().upper()}"
-    async with httpx.AsyncClient(headers=ADMIN) as client:
-        await client.put(
-            f"{stack.url('pricing')}/prices/{sku}",
-            json={"name": "x", "unit_price": "5.00", "currency": "EUR"},
-        )
-        await client.put(f"{stack.url('inventory')}/stock/{sku}", json={"available": stock})
-    return sku
-
-
 async def test_pricing_down_gives_503_and_releases_the_reservation(
-    isolated: tuple[Stack, LocalPostgres],
+    isolated: tuple[Services, LocalPostgres],
 ) -> None:
     stack, _ = isolated
-    sku = await _product(stack, stock=10)
+    sku = new_product(stack, stock=10)
     body = {"customer_id": "c1", "items": [{"sku": sku, "quantity": 4}]}
     stack.stop("pricing")
     try:
@@ -69,10 +61,10 @@ async def test_pricing_down_gives_503_and_releases_the_reservation(
 
 
 async def test_a_retry_after_503_with_the_same_key_succeeds(
-    isolated: tuple[Stack, LocalPostgres],
+    isolated: tuple[Services, LocalPostgres],
 ) -> None:
     stack, _ = isolated
-    sku = await _product(stack, stock=10)
+    sku = new_product(stack, stock=10)
     body = {"customer_id": "c1", "items": [{"sku": sku, "quantity": 1}]}
     headers = idempotency_key()
     stack.stop("inventory")
@@ -91,10 +83,10 @@ async def test_a_retry_after_503_with_the_same_key_succeeds(
 
 
 async def test_database_down_gives_503_and_recovers(
-    isolated: tuple[Stack, LocalPostgres],
+    isolated: tuple[Services, LocalPostgres],
 ) -> None:
     stack, postgres = isolated
-    sku = await _product(stack, stock=10)
+    sku = new_product(stack, stock=10)
     body = {"customer_id": "c1", "items": [{"sku": sku, "quantity": 1}]}
     postgres.stop()
     try:

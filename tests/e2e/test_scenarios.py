@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from devtools.stack.services import Services
 from shopkit.scenarios import supported_by
-from tests.e2e.conftest import ADMIN, Stack, idempotency_key
+from tests.support.shop import ADMIN, idempotency_key
 
 Switch = Callable[..., None]
 # As the registry declares them (shopkit/scenarios.py).
@@ -18,7 +19,7 @@ SUPPORTED = {
 
 
 @pytest.fixture
-def switch(services: Stack) -> Iterator[Switch]:
+def switch(services: Services) -> Iterator[Switch]:
     """Switch scenarios on for one test; everything is off again afterwards."""
     switched: list[tuple[str, str]] = []
 
@@ -37,14 +38,14 @@ def switch(services: Stack) -> Iterator[Switch]:
 
 
 @pytest.mark.parametrize("service", SUPPORTED)
-def test_each_service_lists_its_scenarios_all_off(services: Stack, service: str) -> None:
+def test_each_service_lists_its_scenarios_all_off(services: Services, service: str) -> None:
     response = httpx.get(f"{services.url(service)}/admin/scenarios", headers=ADMIN)
     assert response.status_code == 200
     assert set(response.json()) == SUPPORTED[service]
     assert not any(s["enabled"] for s in response.json().values())
 
 
-def test_scenarios_need_the_admin_token_and_a_known_name(services: Stack) -> None:
+def test_scenarios_need_the_admin_token_and_a_known_name(services: Services) -> None:
     url = f"{services.url('pricing')}/admin/scenarios"
     assert httpx.get(url).status_code == 401
     assert httpx.put(f"{url}/n-plus-one", json={"enabled": True}, headers=ADMIN).status_code == 404
@@ -57,14 +58,16 @@ def test_scenarios_need_the_admin_token_and_a_known_name(services: Stack) -> Non
     assert extra.json()["errors"][0]["field"] == "latency_ms"
 
 
-def test_a_scenario_s_state_reads_back_with_its_parameters(services: Stack, switch: Switch) -> None:
+def test_a_scenario_s_state_reads_back_with_its_parameters(
+    services: Services, switch: Switch
+) -> None:
     switch("inventory", "lock-contention", latency_ms=50, fraction=0.25)
     states = httpx.get(f"{services.url('inventory')}/admin/scenarios", headers=ADMIN).json()
     assert states["lock-contention"] == {"enabled": True, "latency_ms": 50, "fraction": 0.25}
     assert states["errors"] == {"enabled": False, "fraction": 1.0}
 
 
-def _place(services: Stack) -> tuple[httpx.Response, float]:
+def _place(services: Services) -> tuple[httpx.Response, float]:
     started = time.perf_counter()
     response = httpx.post(
         f"{services.url('order')}/orders",
@@ -75,14 +78,14 @@ def _place(services: Stack) -> tuple[httpx.Response, float]:
     return response, time.perf_counter() - started
 
 
-def test_slow_dependency_delays_the_service(services: Stack, switch: Switch) -> None:
+def test_slow_dependency_delays_the_service(services: Services, switch: Switch) -> None:
     switch("pricing", "slow-dependency", latency_ms=300)
     response, elapsed = _place(services)
     assert response.status_code == 201
     assert elapsed >= 0.3
 
 
-def test_sequential_fanout_adds_the_two_latencies(services: Stack, switch: Switch) -> None:
+def test_sequential_fanout_adds_the_two_latencies(services: Services, switch: Switch) -> None:
     switch("pricing", "slow-dependency", latency_ms=300)
     switch("inventory", "slow-dependency", latency_ms=300)
     concurrent = _place(services)[1]
@@ -92,14 +95,14 @@ def test_sequential_fanout_adds_the_two_latencies(services: Stack, switch: Switc
     assert sequential >= 0.6
 
 
-def test_errors_fail_the_dependency(services: Stack, switch: Switch) -> None:
+def test_errors_fail_the_dependency(services: Services, switch: Switch) -> None:
     switch("inventory", "errors", fraction=1.0)
     response, _ = _place(services)
     assert response.status_code == 503
     assert response.json()["dependency"] == "inventory"
 
 
-def test_lock_contention_serializes_reservations(services: Stack, switch: Switch) -> None:
+def test_lock_contention_serializes_reservations(services: Services, switch: Switch) -> None:
     switch("inventory", "lock-contention", latency_ms=200)
     response, elapsed = _place(services)
     assert response.status_code == 201

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ADMIN_TOKEN, Stack
+from devtools.stack.services import Services
+from shopctl.migrations import SERVICES
+from tests.support.shop import ADMIN_TOKEN
 
 
-@pytest.mark.parametrize("service", ["inventory", "pricing", "order"])
-def test_no_server_error_for_any_generated_request(services: Stack, service: str) -> None:
+@pytest.mark.parametrize("service", SERVICES)
+def test_no_server_error_for_any_generated_request(services: Services, service: str) -> None:
     schemathesis = Path(sys.executable).parent / "schemathesis"
     result = subprocess.run(
         [

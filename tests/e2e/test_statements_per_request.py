@@ -14,10 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shopctl.postgres import LocalPostgres
-from tests.conftest import create_database, seed_database
-from tests.e2e.conftest import Stack, idempotency_key
+from devtools.stack.postgres import LocalPostgres
+from devtools.stack.processes import wait_for
+from devtools.stack.services import Services
+from shopctl.migrations import SERVICES
 from tests.e2e.statements import StatementLog, log_all_statements
+from tests.support.shop import ADMIN_TOKEN, idempotency_key, seed_database
 
 DATABASE = "shop_statements"
 # Two seeded SKUs, one piece each: the reservation's statements depend on the item count.
@@ -47,20 +49,20 @@ EXPECTED: dict[str, dict[str, dict[str, int]]] = {
 
 
 @pytest.fixture(scope="module")
-def logged(postgres: LocalPostgres, logs_dir: Path) -> Iterator[tuple[Stack, StatementLog]]:
-    url = create_database(postgres, DATABASE)
+def logged(postgres: LocalPostgres, logs_dir: Path) -> Iterator[tuple[Services, StatementLog]]:
+    url = postgres.create_database(DATABASE)
     seed_database(url)
     log_all_statements(postgres, DATABASE)  # before the services connect
-    running = Stack(url, logs_dir / "statements")
+    running = Services.on_free_ports(url, ADMIN_TOKEN, logs_dir / "statements")
     # The order service's recovery passes are not per-request statements: keep them out.
-    running.extra_env = {"RECOVERY_INTERVAL_SECONDS": "3600"}
+    running.env = {"RECOVERY_INTERVAL_SECONDS": "3600"}
     running.start_all()
     yield running, StatementLog(postgres, DATABASE)
-    running.stop_all()
+    running.stop()
 
 
 @pytest.fixture
-async def api(logged: tuple[Stack, StatementLog]) -> AsyncIterator[httpx.AsyncClient]:
+async def api(logged: tuple[Services, StatementLog]) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=logged[0].url("order"), timeout=30) as client:
         yield client
 
@@ -70,28 +72,28 @@ def settled(
 ) -> dict[str, Counter[str]]:
     """The counts once nothing new was logged for `quiet` seconds: the last COMMIT of a
     request may be logged just after its response arrived."""
-    give_up = time.monotonic() + deadline
-    counts = log.since_mark()
-    stable_since = time.monotonic()
-    while time.monotonic() < give_up:
-        time.sleep(0.05)
+    last = log.since_mark()
+    changed = time.monotonic()
+
+    def unchanged_for_quiet() -> tuple[dict[str, Counter[str]]] | None:
+        nonlocal last, changed
         now = log.since_mark()
-        if now != counts:
-            counts, stable_since = now, time.monotonic()
-        elif time.monotonic() - stable_since >= quiet:
-            return counts
-    raise TimeoutError(f"statements still being logged after {deadline}s: {counts}")
+        if now != last:
+            last, changed = now, time.monotonic()
+        return (now,) if time.monotonic() - changed >= quiet else None
+
+    [counts] = wait_for(
+        f"no new statement logged for {quiet}s", unchanged_for_quiet, deadline, interval=0.05
+    )
+    return counts
 
 
 def _as_dicts(counts: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
-    return {
-        service: dict(counts.get(service, Counter()))
-        for service in ("order", "inventory", "pricing")
-    }
+    return {service: dict(counts.get(service, Counter())) for service in SERVICES}
 
 
 async def test_statements_per_order_and_per_read(
-    api: httpx.AsyncClient, logged: tuple[Stack, StatementLog]
+    api: httpx.AsyncClient, logged: tuple[Services, StatementLog]
 ) -> None:
     _, log = logged
     # Warm-up: one of each request fills the pools and the prepared-statement caches.

@@ -11,9 +11,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from shopctl.postgres import LocalPostgres
+from devtools.stack.postgres import LocalPostgres
 from shopkit.db import Database
-from tests.conftest import create_database
 
 TABLES = (
     "orders.order_lines, orders.orders, orders.idempotency_records, "
@@ -24,7 +23,7 @@ TABLES = (
 
 @pytest.fixture(scope="session")
 def database_url(postgres: LocalPostgres) -> str:
-    return create_database(postgres, "shop_integration")
+    return postgres.create_database("shop_integration")
 
 
 @pytest.fixture(scope="session")

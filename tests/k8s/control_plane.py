@@ -6,21 +6,18 @@ containers do not run (kwok moves pods through the phases a kubelet would report
 serving certificate, service-account keys and bearer token live in a temporary folder.
 """
 
-import ctypes
 import json
-import os
 import secrets
-import signal
 import ssl
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
-from tests.conftest import REPO, free_port
+from devtools.stack import processes
+from devtools.stack.processes import free_port, wait_for
+from devtools.stack.versions import REPO
 
 TOOLS_BIN = REPO / ".tools" / "bin"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "helm")
@@ -30,25 +27,8 @@ FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 T = TypeVar("T")
 
 
-def _die_with_parent() -> None:
-    # PR_SET_PDEATHSIG: should pytest itself be killed, its control plane goes with it.
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
-
-
 def missing_binaries() -> list[str]:
     return [name for name in BINARIES if not (TOOLS_BIN / name).exists()]
-
-
-def poll(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
-    """Call `probe` until it returns something truthy; raise naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.2)
 
 
 def _openssl(*args: str) -> None:
@@ -91,15 +71,10 @@ class ControlPlane:
         )
 
     def _start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = (self.folder / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            [str(TOOLS_BIN / name), *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            # Its own process group: a Ctrl-C of the test run reaches pytest, whose teardown stops
-            # it in order (etcd last).
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
+        # A session of its own: a Ctrl-C of the test run reaches pytest, whose teardown stops it
+        # in order (etcd last); should pytest itself be killed, the control plane goes with it.
+        process = processes.start(
+            [str(TOOLS_BIN / name), *args], self.folder / f"{name}.log", own_session=True
         )
         self.processes[name] = process
         return process
@@ -129,7 +104,7 @@ class ControlPlane:
             except httpx.TransportError:
                 return False
 
-        poll("etcd /health", etcd_healthy)
+        wait_for("etcd /health", etcd_healthy)
 
         # The bearer token belongs to system:masters: the test is the cluster's administrator.
         (self.folder / "tokens.csv").write_text(f"{self.token},k8s-e2e-admin,1,system:masters\n")
@@ -163,7 +138,7 @@ class ControlPlane:
             except httpx.TransportError:
                 return False
 
-        poll("kube-apiserver /readyz", apiserver_ready, timeout=120)
+        wait_for("kube-apiserver /readyz", apiserver_ready, timeout=120)
         self.kubeconfig.write_text(json.dumps(self._kubeconfig()))
 
         self._start(
@@ -205,9 +180,9 @@ class ControlPlane:
                 },
             },
         )
-        poll("the kwok node to be Ready", self._node_ready)
+        wait_for("the kwok node to be Ready", self._node_ready)
         # Pods need the namespace's `default` ServiceAccount, made by the controller-manager.
-        poll(
+        wait_for(
             "the default ServiceAccount",
             lambda: self.api.get("/api/v1/namespaces/default/serviceaccounts/default").is_success,
         )
@@ -240,14 +215,7 @@ class ControlPlane:
     def stop(self) -> None:
         # Reverse order: the clients first, etcd last.
         for process in reversed(self.processes.values()):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in reversed(self.processes.values()):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            processes.stop(process, timeout=20)
         self.api.close()
 
     def create(self, path: str, body: dict[str, Any]) -> httpx.Response:

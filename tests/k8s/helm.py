@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.conftest import REPO
-from tests.k8s.control_plane import TOOLS_BIN, ControlPlane, poll
+from devtools.stack.processes import wait_for
+from devtools.stack.versions import REPO
+from tests.k8s.control_plane import TOOLS_BIN, ControlPlane
 
 CHART = REPO / "deploy" / "helm" / "shop"
 CI_VALUES = CHART / "ci" / "ci-values.yaml"
@@ -87,7 +88,7 @@ def create_namespace(cluster: ControlPlane, name: str) -> None:
             },
         },
     )
-    poll(
+    wait_for(
         "the namespace's default ServiceAccount",
         lambda: cluster.api.get(f"/api/v1/namespaces/{name}/serviceaccounts/default").is_success,
     )

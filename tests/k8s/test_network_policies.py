@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from devtools.stack.versions import REPO
 from tests.k8s.control_plane import TOOLS_BIN
 from tests.k8s.helm import rendered
 

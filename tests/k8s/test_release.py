@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.k8s.control_plane import ControlPlane, poll
+from devtools.stack.processes import wait_for
+from tests.k8s.control_plane import ControlPlane
 from tests.k8s.helm import (
     CI_VALUES,
     FAILING_TAG,
@@ -78,7 +79,7 @@ def test_install_test_upgrade_uninstall(
         wanted = sum(app["spec"]["replicas"] for app in apps_in(cluster, namespace))
         return list(running_pods(cluster, namespace).values()) == ["Running"] * wanted
 
-    poll("as many Running pods as the workloads want", all_running, timeout=60)
+    wait_for("as many Running pods as the workloads want", all_running, timeout=60)
     # The migration Job ran after every workload existed (post-install), and seeded.
     [job] = install.jobs
     assert job["metadata"]["name"] == "shop-migrations"
@@ -101,7 +102,7 @@ def test_install_test_upgrade_uninstall(
     assert secrets(cluster, namespace) == generated
 
     helm.run("uninstall", RELEASE, "--wait", "--timeout", "2m")
-    poll(
+    wait_for(
         f"only {sorted(LEFT_BEHIND)} left after uninstall",
         lambda: objects(cluster, namespace) == LEFT_BEHIND,
         timeout=60,

@@ -6,19 +6,11 @@ SHOP_BASE_URL there is no stack to test and the suite is skipped.
 """
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-
-@dataclass(frozen=True)
-class Target:
-    shop: str
-    jaeger: str
-    prometheus: str
-    grafana: str | None
-    grafana_password: str | None
+from tests.smoke.target import Target
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import wait_for
-from tests.smoke.conftest import Target
-
-SERVICES = {"order-service", "inventory-service", "pricing-service"}
+from devtools.stack.processes import wait_for
+from tests.smoke.target import Target
+from tests.support.telemetry import SERVICES
 
 
 @pytest.fixture(scope="module")

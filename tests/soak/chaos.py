@@ -32,12 +32,12 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from shopctl import stack
-from shopctl.postgres import LocalPostgres
-from tests.conftest import free_port
+from devtools.stack.postgres import LocalPostgres
+from devtools.stack.processes import free_port
+from devtools.stack.services import Services
+from shopctl.migrations import SERVICES
 
 ADMIN_TOKEN = "soak-admin-token"
-SERVICES = tuple(stack.PORTS)
 # What the nemesis does: every one once per round, in a random order.
 FAULTS = (
     "kill order",
@@ -121,54 +121,39 @@ class Cluster:
     def __init__(self, config: Config, folder: Path) -> None:
         self.config = config
         self.postgres = LocalPostgres(folder / "pg", free_port())
-        self.ports = {name: free_port() for name in SERVICES}
-        self.logs = config.logs or folder / "logs"
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.env_extra = {
+        self.env = {
             "IDEMPOTENCY_CLAIM_TTL_SECONDS": str(config.lease),
             "RECOVERY_INTERVAL_SECONDS": str(config.recovery_interval),
             "HTTP_TIMEOUT_SECONDS": str(config.http_timeout),
             "DB_POOL_TIMEOUT_SECONDS": "3",
             "OTEL_SDK_DISABLED": "true",
-            # Pricing is slow on a share of quotes: more orders are mid-saga when a kill lands.
-            "SCENARIOS": json.dumps(
-                {"slow-dependency": {"enabled": True, "latency_ms": 400, "fraction": 0.5}}
-            ),
         }
         if config.services_path:
-            self.env_extra["PYTHONPATH"] = config.services_path
+            self.env["PYTHONPATH"] = config.services_path
+        self.services = Services.on_free_ports(
+            self.postgres.url, ADMIN_TOKEN, config.logs or folder / "logs"
+        )
+        self.services.env = self.env
+        # Pricing is slow on a share of quotes: more orders are mid-saga when a kill lands.
+        slow = {"slow-dependency": {"enabled": True, "latency_ms": 400, "fraction": 0.5}}
+        self.services.service_env = {"pricing": {"SCENARIOS": json.dumps(slow)}}
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports[name]}"
+        return self.services.url(name)
 
     def shopctl(self, *args: str) -> None:
         """The CLI of the services under test: their migrations and their seed."""
-        env = {**os.environ, **self.env_extra, "DATABASE_URL": self.postgres.url}
-        env.pop("SCENARIOS")
+        env = {**os.environ, **self.env, "DATABASE_URL": self.postgres.url}
         subprocess.run(
             [sys.executable, "-m", "shopctl.cli", *args], env=env, check=True, capture_output=True
         )
 
-    def start(self, name: str) -> None:
-        env = stack.service_env(name, self.postgres.url, self.ports, ADMIN_TOKEN, **self.env_extra)
-        if name != "pricing":
-            env.pop("SCENARIOS")
-        self.processes[name] = stack.start_service(
-            name, self.ports[name], env, self.logs / f"{name}.log"
-        )
-
-    def restart_dead(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                self.start(name)
-
     def wait_until_up(self) -> None:
-        for name, process in self.processes.items():
-            stack.wait_until_up(self.url(name), process)
+        for name in self.services.processes:
+            self.services.wait_healthy(name, timeout=30)
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            stack.stop_service(process)
+        self.services.stop()
         if self.postgres.is_running():
             self.postgres.stop()
 
@@ -230,10 +215,10 @@ async def _nemesis(config: Config, cluster: Cluster, rng: random.Random, figures
             await asyncio.sleep(rng.uniform(*config.fault_every))
             figures.faults[fault] += 1
             if fault.startswith("kill "):
-                process = cluster.processes[fault.removeprefix("kill ")]
+                process = cluster.services.processes[fault.removeprefix("kill ")]
                 process.kill()  # SIGKILL: no shutdown, no cleanup, in whatever it was doing
                 process.wait()
-                cluster.restart_dead()
+                cluster.services.restart_dead()
             else:
                 mode = fault.rsplit(" ", 1)[1]
                 await asyncio.to_thread(cluster.postgres.stop, mode)
@@ -355,7 +340,7 @@ async def _soak(config: Config, folder: Path) -> tuple[Figures, list[str]]:
             )
         await engine.dispose()  # no connection of ours may outlive a PostgreSQL restart
         for name in SERVICES:
-            cluster.start(name)
+            cluster.services.launch(name)
         await asyncio.to_thread(cluster.wait_until_up)
 
         stop = asyncio.Event()
@@ -375,7 +360,7 @@ async def _soak(config: Config, folder: Path) -> tuple[Figures, list[str]]:
         await asyncio.gather(*clients, return_exceptions=True)
         if not cluster.postgres.is_running():
             await asyncio.to_thread(cluster.postgres.start)
-        cluster.restart_dead()
+        cluster.services.restart_dead()
         faults_over = time.monotonic()
 
         broken: list[str] = []

@@ -20,8 +20,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, format_trace_id
 
-from shopctl.backends import Telemetry
-from tests.conftest import wait_for
+from devtools.stack.processes import wait_for
+from devtools.stack.telemetry import Telemetry
 
 # Span metrics wait for the connector's 5 s flush and then Prometheus' 5 s scrape; the
 # deadline leaves room for a loaded machine, the assertion on latency is in test_traces.py.

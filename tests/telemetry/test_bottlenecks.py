@@ -1,4 +1,4 @@
-"""Each fault scenario, switched on in the traced stack, is named by `shopctl traces analyze`.
+"""Each fault scenario, switched on in the traced stack, is named by `make traces`.
 
 Every test drives real requests, waits for their traces in Jaeger, and analyzes exactly the
 window it drove, so the scenarios never see each other's traces.
@@ -16,18 +16,18 @@ from typing import Any
 import httpx
 import pytest
 
-from shopctl.backends import Telemetry
-from shopctl.jaeger import fetch_traces
-from shopctl.traces import analyze, parse_trace, report_json
-from tests.conftest import wait_for
-from tests.e2e.conftest import ADMIN, Stack
-from tests.telemetry.conftest import new_sku, place_order
+from devtools.stack.processes import wait_for
+from devtools.stack.services import Services
+from devtools.stack.telemetry import Telemetry
+from devtools.traces import analyze, parse_trace, report_json
+from devtools.traces.jaeger import fetch_traces
+from tests.support.shop import ADMIN, new_product, place_order
 
 Switch = Callable[..., None]
 
 
 @pytest.fixture
-def switch(traced: Stack) -> Iterator[Switch]:
+def switch(traced: Services) -> Iterator[Switch]:
     switched: list[tuple[str, str]] = []
 
     def on(service: str, name: str, **parameters: object) -> None:
@@ -61,18 +61,18 @@ def analysis(telemetry: Telemetry, started: datetime, requests: int) -> dict[str
     return report_json(report, {})
 
 
-def orders_of_one_customer(stack: Stack, count: int) -> str:
+def orders_of_one_customer(stack: Services, count: int) -> str:
     customer = f"nplus-{uuid.uuid4().hex[:8]}"
-    sku = new_sku(stack, stock=1000)
+    sku = new_product(stack, stock=1000)
     for _ in range(count):
         assert place_order(stack, [{"sku": sku, "quantity": 1}], customer).status_code == 201
     return customer
 
 
-def test_with_every_scenario_off_there_is_no_finding(traced: Stack, backends: Telemetry) -> None:
+def test_with_every_scenario_off_there_is_no_finding(traced: Services, backends: Telemetry) -> None:
     customer = orders_of_one_customer(traced, 6)
     started = datetime.now(UTC)
-    placed = [place_order(traced, [{"sku": new_sku(traced), "quantity": 2}]) for _ in range(3)]
+    placed = [place_order(traced, [{"sku": new_product(traced), "quantity": 2}]) for _ in range(3)]
     with httpx.Client(base_url=traced.url("order"), timeout=30) as client:
         for response in placed:
             assert client.get(f"/orders/{response.json()['id']}").status_code == 200
@@ -84,7 +84,7 @@ def test_with_every_scenario_off_there_is_no_finding(traced: Stack, backends: Te
 
 
 def test_n_plus_one_names_the_repeated_statement_and_its_count(
-    traced: Stack, backends: Telemetry, switch: Switch
+    traced: Services, backends: Telemetry, switch: Switch
 ) -> None:
     customer = orders_of_one_customer(traced, 8)
     switch("order", "n-plus-one")
@@ -102,12 +102,12 @@ def test_n_plus_one_names_the_repeated_statement_and_its_count(
 
 
 def test_slow_dependency_puts_the_critical_path_through_that_service(
-    traced: Stack, backends: Telemetry, switch: Switch
+    traced: Services, backends: Telemetry, switch: Switch
 ) -> None:
     switch("pricing", "slow-dependency", latency_ms=400)
     started = datetime.now(UTC)
     for _ in range(3):
-        assert place_order(traced, [{"sku": new_sku(traced), "quantity": 1}]).status_code == 201
+        assert place_order(traced, [{"sku": new_product(traced), "quantity": 1}]).status_code == 201
 
     report = analysis(backends, started, requests=3)
 
@@ -123,9 +123,9 @@ def test_slow_dependency_puts_the_critical_path_through_that_service(
 
 
 def test_sequential_fanout_names_the_two_calls(
-    traced: Stack, backends: Telemetry, switch: Switch
+    traced: Services, backends: Telemetry, switch: Switch
 ) -> None:
-    placed = [place_order(traced, [{"sku": new_sku(traced), "quantity": 1}]) for _ in range(3)]
+    placed = [place_order(traced, [{"sku": new_product(traced), "quantity": 1}]) for _ in range(3)]
     switch("order", "sequential-fanout")
     started = datetime.now(UTC)
     with httpx.Client(base_url=traced.url("order"), timeout=30) as client:
@@ -144,12 +144,13 @@ def test_sequential_fanout_names_the_two_calls(
 
 
 def test_errors_name_the_failing_service_and_operation(
-    traced: Stack, backends: Telemetry, switch: Switch
+    traced: Services, backends: Telemetry, switch: Switch
 ) -> None:
+    skus = [new_product(traced) for _ in range(3)]  # before inventory fails every request
     switch("inventory", "errors", fraction=1.0)
     started = datetime.now(UTC)
-    for _ in range(3):
-        response = place_order(traced, [{"sku": new_sku(traced), "quantity": 1}])
+    for sku in skus:
+        response = place_order(traced, [{"sku": sku, "quantity": 1}])
         assert response.status_code == 503
 
     report = analysis(backends, started, requests=3)
@@ -163,9 +164,9 @@ def test_errors_name_the_failing_service_and_operation(
 
 
 def test_lock_contention_shows_as_waiting_on_the_locked_rows(
-    traced: Stack, backends: Telemetry, switch: Switch
+    traced: Services, backends: Telemetry, switch: Switch
 ) -> None:
-    sku = new_sku(traced, stock=100)
+    sku = new_product(traced, stock=100)
     switch("inventory", "lock-contention", latency_ms=300)
     started = datetime.now(UTC)
     with ThreadPoolExecutor(4) as pool:
@@ -183,10 +184,10 @@ def test_lock_contention_shows_as_waiting_on_the_locked_rows(
     assert step["self_us"] >= 2 * 300_000
 
 
-def test_the_command_reports_json_for_ci(traced: Stack, backends: Telemetry) -> None:
-    assert place_order(traced, [{"sku": new_sku(traced), "quantity": 1}]).status_code == 201
+def test_the_command_reports_json_for_ci(traced: Services, backends: Telemetry) -> None:
+    assert place_order(traced, [{"sku": new_product(traced), "quantity": 1}]).status_code == 201
     result = subprocess.run(
-        [sys.executable, "-m", "shopctl.cli", "traces", "analyze", "--json", "--since", "10m"],
+        [sys.executable, "-m", "devtools", "traces", "analyze", "--json", "--since", "10m"],
         env={"JAEGER_URL": backends.jaeger_url, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
@@ -198,7 +199,7 @@ def test_the_command_reports_json_for_ci(traced: Stack, backends: Telemetry) -> 
     assert set(report["findings"]) == {"n_plus_one", "sequential_calls", "error_hotspots"}
 
     tables = subprocess.run(
-        [sys.executable, "-m", "shopctl.cli", "traces", "analyze", "--since", "10m"],
+        [sys.executable, "-m", "devtools", "traces", "analyze", "--since", "10m"],
         env={"JAEGER_URL": backends.jaeger_url, "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
         capture_output=True,
         text=True,
@@ -213,7 +214,7 @@ def test_the_command_says_clearly_when_there_is_nothing_to_analyze(
     backends: Telemetry,
 ) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "shopctl.cli", "traces", "analyze", "--service", "nobody"],
+        [sys.executable, "-m", "devtools", "traces", "analyze", "--service", "nobody"],
         env={"JAEGER_URL": backends.jaeger_url, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from devtools.stack.versions import REPO
 
 TOOLS_BIN = REPO / ".tools" / "bin"
 

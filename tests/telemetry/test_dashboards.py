@@ -9,10 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shopctl.backends import Telemetry
-from tests.conftest import REPO, wait_for
-from tests.e2e.conftest import Stack, idempotency_key
-from tests.telemetry.conftest import new_sku, place_order, promql
+from devtools.stack.processes import wait_for
+from devtools.stack.services import Services
+from devtools.stack.telemetry import Telemetry
+from devtools.stack.versions import REPO
+from tests.support.shop import idempotency_key, new_product, place_order
+from tests.support.telemetry import promql
 
 DASHBOARDS = sorted((REPO / "observability" / "grafana" / "dashboards").glob("*.json"))
 VARIABLES = {"$__rate_interval": "1m", "$service": ".+", "$quantile": "0.95"}
@@ -30,9 +32,9 @@ def panel_queries() -> list[pytest.ParameterSet]:
 
 
 @pytest.fixture(scope="module")
-def traffic(traced: Stack) -> None:
+def traffic(traced: Services) -> None:
     """Orders placed, read and listed, plus one refused, across the three services."""
-    sku = new_sku(traced)
+    sku = new_product(traced)
     placed = [place_order(traced, [{"sku": sku, "quantity": 1}]).json()["id"] for _ in range(5)]
     assert place_order(traced, [{"sku": "NO-SUCH-SKU", "quantity": 1}]).status_code == 422
     with httpx.Client(base_url=traced.url("order"), timeout=30) as client:

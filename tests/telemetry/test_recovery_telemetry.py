@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shopctl.backends import Telemetry
-from tests.conftest import wait_for
-from tests.e2e.conftest import Stack
-from tests.telemetry.conftest import jaeger, new_sku, promql
+from devtools.stack.processes import wait_for
+from devtools.stack.services import Services
+from devtools.stack.telemetry import Telemetry
+from tests.support.shop import new_product
+from tests.support.telemetry import jaeger, promql
 
 METRICS_DEADLINE = 60.0
 
@@ -43,10 +44,10 @@ def _recoveries(backends: Telemetry, outcome: str) -> float:
     return float(series[0]["value"][1]) if series else 0.0
 
 
-def test_recovery_actions_are_spans_and_counters(backends: Telemetry, traced: Stack) -> None:
+def test_recovery_actions_are_spans_and_counters(backends: Telemetry, traced: Services) -> None:
     completed_before = _recoveries(backends, "completed")
     released_before = _recoveries(backends, "released")
-    sku = new_sku(traced)
+    sku = new_product(traced)
     forward, backward = uuid.uuid4(), uuid.uuid4()
     request = f'{{"customer_id": "recovered", "items": [{{"sku": "{sku}", "quantity": 2}}]}}'
     claims = [

@@ -4,12 +4,12 @@ import os
 import subprocess
 import sys
 
-from shopctl.backends import Telemetry
-from tests.conftest import REPO
-from tests.e2e.conftest import Stack
+from devtools.stack.services import Services
+from devtools.stack.telemetry import Telemetry
+from devtools.stack.versions import REPO
 
 
-def test_smoke_suite_passes_against_a_real_stack(traced: Stack, backends: Telemetry) -> None:
+def test_smoke_suite_passes_against_a_real_stack(traced: Services, backends: Telemetry) -> None:
     env = {
         **os.environ,
         "SHOP_BASE_URL": traced.url("order"),

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from shopctl.backends import Telemetry
-from tests.conftest import wait_for
-from tests.e2e.conftest import ADMIN, Stack
-from tests.telemetry.conftest import new_sku, place_order
+from devtools.stack.processes import wait_for
+from devtools.stack.services import Services
+from devtools.stack.telemetry import Telemetry
+from tests.support.shop import ADMIN, new_product, place_order
 
 PERCENTAGE = 20
 NORMAL, FAILING, SLOW = 100, 10, 10
@@ -29,7 +29,7 @@ def tail_sampling(backends: Telemetry, monkeypatch: pytest.MonkeyPatch) -> Itera
         backends.start_collector()
 
 
-def scenario(stack: Stack, service: str, name: str, enabled: bool, **parameters: object) -> None:
+def scenario(stack: Services, service: str, name: str, enabled: bool, **parameters: object) -> None:
     response = httpx.put(
         f"{stack.url(service)}/admin/scenarios/{name}",
         json={"enabled": enabled, **parameters},
@@ -52,10 +52,10 @@ def traces_of(telemetry: Telemetry, customer: str) -> int:
 
 
 def test_errors_and_slow_traces_are_all_kept_and_a_share_of_the_rest(
-    traced: Stack, backends: Telemetry, tail_sampling: None
+    traced: Services, backends: Telemetry, tail_sampling: None
 ) -> None:
     run = uuid.uuid4().hex[:8]
-    sku = new_sku(traced, stock=10_000)
+    sku = new_product(traced, stock=10_000)
     for _ in range(NORMAL):
         assert (
             place_order(traced, [{"sku": sku, "quantity": 1}], f"normal-{run}").status_code == 201

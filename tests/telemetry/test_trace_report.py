@@ -1,6 +1,6 @@
-"""`shopctl traces report --html`: one self-contained page of the findings and the waterfalls,
-loaded in headless Chromium and checked by what it draws (the screenshot is kept in
-.run/artifacts/ for a person to look at); and `shopctl traces show` drawing them in a terminal."""
+"""`python -m devtools traces report --html`: one self-contained page of the findings and the
+waterfalls, loaded in headless Chromium and checked by what it draws (the screenshot is kept in
+.run/artifacts/ for a person to look at); and `traces show` drawing them in a terminal."""
 
 import json
 import subprocess
@@ -12,12 +12,14 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from shopctl import htmlreport
-from shopctl.backends import Telemetry
-from tests.browser import screenshot
-from tests.conftest import REPO, wait_for
-from tests.e2e.conftest import ADMIN, Stack
-from tests.telemetry.conftest import jaeger, new_sku, place_order
+from devtools.stack.processes import wait_for
+from devtools.stack.services import Services
+from devtools.stack.telemetry import Telemetry
+from devtools.stack.versions import REPO
+from devtools.traces import htmlreport
+from tests.support.browser import screenshot
+from tests.support.shop import ADMIN, new_product, place_order
+from tests.support.telemetry import jaeger
 
 ARTIFACTS = REPO / ".run" / "artifacts"
 TRACK = (243, 243, 243)  # the grey behind the bars (htmlreport.STYLE)
@@ -41,10 +43,10 @@ def faded(colour: tuple[int, int, int]) -> tuple[int, int, int]:
 
 
 def test_the_page_draws_the_slow_and_the_failed_waterfalls(
-    traced: Stack, backends: Telemetry, tmp_path: Path
+    traced: Services, backends: Telemetry, tmp_path: Path
 ) -> None:
     customer = f"report-{uuid.uuid4().hex[:8]}"
-    sku = new_sku(traced)
+    sku = new_product(traced)
     for _ in range(3):
         assert place_order(traced, [{"sku": sku, "quantity": 1}], customer).status_code == 201
     inventory_errors = f"{traced.url('inventory')}/admin/scenarios/errors"
@@ -64,7 +66,7 @@ def test_the_page_draws_the_slow_and_the_failed_waterfalls(
     page = tmp_path / "traces.html"
     result = subprocess.run(
         [
-            *(sys.executable, "-m", "shopctl.cli", "traces", "report", "--html", str(page)),
+            *(sys.executable, "-m", "devtools", "traces", "report", "--html", str(page)),
             *("--jaeger-url", backends.jaeger_url, "--since", "10m", "--top", "1"),
         ],
         capture_output=True,
@@ -98,11 +100,12 @@ def test_the_page_draws_the_slow_and_the_failed_waterfalls(
 
 
 def test_show_draws_the_slowest_and_the_failed_trace_in_the_terminal(
-    traced: Stack, backends: Telemetry
+    traced: Services, backends: Telemetry
 ) -> None:
     customer = f"show-{uuid.uuid4().hex[:8]}"
     assert (
-        place_order(traced, [{"sku": new_sku(traced), "quantity": 1}], customer).status_code == 201
+        place_order(traced, [{"sku": new_product(traced), "quantity": 1}], customer).status_code
+        == 201
     )
     assert place_order(traced, [{"sku": "NO-SUCH-SKU", "quantity": 1}], customer).status_code == 422
     tags = json.dumps({"customer.id": customer})
@@ -114,7 +117,7 @@ def test_show_draws_the_slowest_and_the_failed_trace_in_the_terminal(
     )
     for pick in ("--slowest", "--failed"):
         result = subprocess.run(
-            [sys.executable, "-m", "shopctl.cli", "traces", "show", pick, "--since", "10m"],
+            [sys.executable, "-m", "devtools", "traces", "show", pick, "--since", "10m"],
             env={"JAEGER_URL": backends.jaeger_url, "PATH": "/usr/bin:/bin", "COLUMNS": "120"},
             capture_output=True,
             text=True,

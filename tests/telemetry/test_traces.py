@@ -14,10 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from shopctl.backends import Telemetry
-from tests.conftest import wait_for
-from tests.e2e.conftest import ADMIN_TOKEN, Stack, idempotency_key
-from tests.telemetry.conftest import SERVICES, jaeger, new_sku, place_order, promql
+from devtools.stack.processes import wait_for
+from devtools.stack.services import Services
+from devtools.stack.telemetry import Telemetry
+from tests.support.shop import ADMIN_TOKEN, idempotency_key, new_product, place_order
+from tests.support.telemetry import SERVICES, jaeger, promql
 
 
 class Trace:
@@ -68,8 +69,10 @@ def order_trace(telemetry: Telemetry, order_id: str, until: set[str]) -> Trace:
     return wait_for(f"the trace of order {order_id} in Jaeger", complete)
 
 
-def test_one_order_is_one_trace_across_three_services(traced: Stack, backends: Telemetry) -> None:
-    response = place_order(traced, [{"sku": new_sku(traced), "quantity": 2}])
+def test_one_order_is_one_trace_across_three_services(
+    traced: Services, backends: Telemetry
+) -> None:
+    response = place_order(traced, [{"sku": new_product(traced), "quantity": 2}])
     assert response.status_code == 201, response.text
 
     trace = order_trace(backends, response.json()["id"], until=SERVICES)
@@ -92,9 +95,9 @@ def test_one_order_is_one_trace_across_three_services(traced: Stack, backends: T
     [("inventory-service", "POST /reservations"), ("pricing-service", "POST /quotes")],
 )
 def test_client_spans_are_parents_of_downstream_server_spans(
-    traced: Stack, backends: Telemetry, downstream: str, route: str
+    traced: Services, backends: Telemetry, downstream: str, route: str
 ) -> None:
-    response = place_order(traced, [{"sku": new_sku(traced), "quantity": 1}])
+    response = place_order(traced, [{"sku": new_product(traced), "quantity": 1}])
     trace = order_trace(backends, response.json()["id"], until=SERVICES)
 
     [server] = [s for s in trace.named(route) if trace.service[s["spanID"]] == downstream]
@@ -108,9 +111,9 @@ def test_client_spans_are_parents_of_downstream_server_spans(
 
 
 def test_every_query_is_one_db_span_under_its_services_server_span(
-    traced: Stack, backends: Telemetry
+    traced: Services, backends: Telemetry
 ) -> None:
-    sku = new_sku(traced)
+    sku = new_product(traced)
     response = place_order(traced, [{"sku": sku, "quantity": 3}])
     trace = order_trace(backends, response.json()["id"], until=SERVICES)
 
@@ -140,8 +143,8 @@ def test_every_query_is_one_db_span_under_its_services_server_span(
     assert not any("asyncpg" in s.get("operationName", "").lower() for s in db_spans)
 
 
-def test_resource_and_business_attributes(traced: Stack, backends: Telemetry) -> None:
-    response = place_order(traced, [{"sku": new_sku(traced), "quantity": 1}])
+def test_resource_and_business_attributes(traced: Services, backends: Telemetry) -> None:
+    response = place_order(traced, [{"sku": new_product(traced), "quantity": 1}])
     order = response.json()
     trace = order_trace(backends, order["id"], until=SERVICES)
 
@@ -163,7 +166,7 @@ def test_resource_and_business_attributes(traced: Stack, backends: Telemetry) ->
     assert "authorization" not in everything.lower()
 
 
-def test_a_failed_order_carries_an_error(traced: Stack, backends: Telemetry) -> None:
+def test_a_failed_order_carries_an_error(traced: Services, backends: Telemetry) -> None:
     customer = f"failing-{uuid.uuid4().hex[:8]}"
     response = place_order(traced, [{"sku": "NO-SUCH-SKU", "quantity": 1}], customer)
     assert response.status_code == 422
@@ -189,9 +192,11 @@ def test_a_failed_order_carries_an_error(traced: Stack, backends: Telemetry) -> 
     assert "otel.status_code" not in trace.tags(server)
 
 
-def test_metrics_reach_prometheus_labelled_by_service(traced: Stack, backends: Telemetry) -> None:
+def test_metrics_reach_prometheus_labelled_by_service(
+    traced: Services, backends: Telemetry
+) -> None:
     for _ in range(3):
-        assert place_order(traced, [{"sku": new_sku(traced), "quantity": 1}]).status_code == 201
+        assert place_order(traced, [{"sku": new_product(traced), "quantity": 1}]).status_code == 201
 
     def series(query: str, services: set[str]) -> dict[str, float] | None:
         # Series can appear at 0 first (span metrics do), so wait for counts, not names.
@@ -220,7 +225,7 @@ METRICS_WITHIN_S = 15.0
 
 
 def test_a_new_orders_metrics_reach_prometheus_within_seconds(
-    traced: Stack, backends: Telemetry
+    traced: Services, backends: Telemetry
 ) -> None:
     queries = {
         "shop_orders_created_total": "sum(shop_orders_created_total)",
@@ -248,7 +253,7 @@ def test_a_new_orders_metrics_reach_prometheus_within_seconds(
         return time.monotonic() - settled_since > METRICS_WITHIN_S
 
     wait_for("the order counters to stop moving", settled, timeout=120)
-    sku = new_sku(traced)
+    sku = new_product(traced)
     placed = time.monotonic()
     assert place_order(traced, [{"sku": sku, "quantity": 1}]).status_code == 201
     for name, query in queries.items():
@@ -257,8 +262,8 @@ def test_a_new_orders_metrics_reach_prometheus_within_seconds(
         assert elapsed <= METRICS_WITHIN_S, f"{name} counted the order after {elapsed:.1f} s"
 
 
-def test_collector_down_does_not_slow_requests(traced: Stack, backends: Telemetry) -> None:
-    sku = new_sku(traced, stock=10_000)
+def test_collector_down_does_not_slow_requests(traced: Services, backends: Telemetry) -> None:
+    sku = new_product(traced, stock=10_000)
 
     def median_latency(n: int = 30) -> float:
         durations = []

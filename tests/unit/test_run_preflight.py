@@ -1,4 +1,4 @@
-"""`shopctl run` starts the whole stack or nothing: what is missing stops it before anything
+"""`make run` starts the whole stack or nothing: what is missing stops it before anything
 starts, in one line that names the command to run."""
 
 import shutil
@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shopctl import cli, versions
-from tests.conftest import REPO
+from devtools import cli
+from devtools.stack import versions
+from devtools.stack.versions import REPO
 
 
 def test_a_checkout_without_the_tools_is_refused_in_one_line(
@@ -24,7 +25,7 @@ def test_a_checkout_without_the_tools_is_refused_in_one_line(
     assert result.stdout == ""
     postgres = versions.load(REPO / "versions.env")["POSTGRES_LOCAL_VERSION"]
     assert result.stderr.splitlines() == [
-        "shopctl run: not starting: .tools/bin/jaeger, .tools/bin/otelcol-shop, "
+        "run: not starting: .tools/bin/jaeger, .tools/bin/otelcol-shop, "
         ".tools/bin/prometheus not built (make telemetry-tools); "
         f"PostgreSQL {postgres} not fetched (make postgres-server)"
     ]

@@ -1,11 +1,10 @@
-"""`shopctl run` restarts a service that exits, with a log line and a growing back-off."""
+"""`make run` restarts a service that exits, with a log line and a growing back-off."""
 
 import subprocess
 import sys
 import time
 
-from shopctl.stack import Supervised
-from tests.conftest import wait_for
+from devtools.stack.processes import Supervised, wait_for
 
 
 def _sleeper() -> subprocess.Popen[bytes]:

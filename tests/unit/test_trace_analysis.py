@@ -1,4 +1,4 @@
-"""`shopctl traces analyze` on hand-built traces in Jaeger's JSON, shaped like ours.
+"""`python -m devtools traces analyze` on hand-built traces in Jaeger's JSON, shaped like ours.
 
 Times are microseconds from the trace's start (Jaeger's unit), so the numbers read directly.
 """
@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 from typer.testing import CliRunner
 
-from shopctl import cli, traces
-from shopctl.traces import Call, PathStep
+from devtools import cli, traces
+from devtools.traces import Call, PathStep
 
 EPOCH_US = 1_700_000_000_000_000
 ORDER, INVENTORY, PRICING = "order-service", "inventory-service", "pricing-service"

@@ -5,7 +5,8 @@ from html.parser import HTMLParser
 
 from rich.console import Console
 
-from shopctl import htmlreport, traces, waterfall
+from devtools import traces
+from devtools.traces import htmlreport, waterfall
 from tests.unit.test_trace_analysis import INVENTORY, ORDER, PRICING, TraceBuilder
 
 SELECT = "SELECT stock.sku FROM inventory.stock WHERE stock.sku = $1::VARCHAR FOR UPDATE"

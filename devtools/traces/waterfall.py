@@ -1,8 +1,8 @@
 """One trace as a waterfall: each span a bar on the trace's time axis, indented under its parent.
 
-The layout (`rows`) is shared by the terminal (`render`, for `shopctl traces show`) and the HTML
-report (shopctl/htmlreport.py), so both show the same bars, the same critical path and the same
-statements. The analysis itself (critical path, failures) stays in shopctl/traces.py.
+The layout (`rows`) is shared by the terminal (`render`, for `traces show`) and the HTML report
+(htmlreport.py), so both show the same bars, the same critical path and the same statements.
+The critical path itself comes from paths.py.
 """
 
 from dataclasses import dataclass
@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.text import Text
 
-from shopctl.traces import Trace, critical_path
+from devtools.traces.model import Trace
+from devtools.traces.paths import critical_path
 
 # Colours by first appearance in the trace, so the entry service is always the first colour.
 TERMINAL_COLOURS = ("cyan", "magenta", "yellow", "green", "blue", "bright_white")

@@ -1,4 +1,4 @@
-"""A throw-away PostgreSQL cluster in a folder, for `shopctl run` and the tests.
+"""A throw-away PostgreSQL cluster in a folder, for `make run`, the tests and the benchmark.
 
 The server is the one `make postgres-server` fetched into .tools/: the major the chart runs
 (versions.env), never whatever the machine happens to have, so migrations and queries are
@@ -12,7 +12,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from shopctl import versions
+from devtools.stack import versions
+from devtools.stack.processes import HOST
+from shopctl import migrations
 
 DATABASE = "shop"
 USER = "shop"
@@ -20,7 +22,7 @@ SERVER_USER = "postgres"
 
 
 class PostgresMissing(RuntimeError):
-    """What to run so that a local server can start; one line, for `shopctl run` and the tests."""
+    """What to run so that a local server can start; one line, for `make run` and the tests."""
 
 
 def find_bindir(root: Path = versions.REPO) -> Path:
@@ -57,7 +59,18 @@ class LocalPostgres:
 
     @property
     def url(self) -> str:
-        return f"postgresql+asyncpg://{USER}@127.0.0.1:{self.port}/{DATABASE}"
+        return self.database_url(DATABASE)
+
+    def database_url(self, database: str) -> str:
+        return f"postgresql+asyncpg://{USER}@{HOST}:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """A fresh database with every service's schema migrated; returns its URL."""
+        self._run("createdb", "-h", HOST, "-p", str(self.port), "-U", USER, name)
+        url = self.database_url(name)
+        for service in migrations.SERVICES:
+            migrations.upgrade(service, url)
+        return url
 
     def _run(self, *args: str) -> None:
         command = [str(self.bindir / args[0]), *args[1:]]
@@ -96,13 +109,13 @@ class LocalPostgres:
         log = self.data_dir / "server.log"
         self._run("pg_ctl", "-D", str(self.data_dir), "-o", options, "-l", str(log), "-w", "start")
         if not self._has_database():
-            self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", USER, DATABASE)
+            self._run("createdb", "-h", HOST, "-p", str(self.port), "-U", USER, DATABASE)
 
     def _has_database(self) -> bool:
         command = [
             str(self.bindir / "psql"),
             "-h",
-            "127.0.0.1",
+            HOST,
             "-p",
             str(self.port),
             "-U",

@@ -1,35 +1,26 @@
 """Jaeger, the Collector and Prometheus as local processes, from the repository's own configs.
 
-One launcher for `shopctl run` (on the README's ports), the tests and the benchmark (on free
-ports, so they run beside `make run`). Each is built by `make telemetry-tools` into .tools/bin
-at the versions the chart runs (versions.env). Jaeger and the Collector run the repository's
-config plus an overlay, written to the work folder, that moves every listener to the ports
-asked for (both deep-merge several --config files, later ones win); Prometheus runs an unchanged
-copy of prometheus.yml beside target files that name those ports (file-based discovery, as in
-the chart). Everything listens on loopback only.
+Used by `make run` (on the README's ports), the tests and the benchmark (on free ports, so they
+run beside `make run`). Each is built by `make telemetry-tools` into .tools/bin at the versions
+the chart runs (versions.env). Jaeger and the Collector run the repository's config plus an
+overlay, written to the work folder, that moves every listener to the ports asked for (both
+deep-merge several --config files, later ones win); Prometheus runs an unchanged copy of
+prometheus.yml beside target files that name those ports (file-based discovery, as in the
+chart). Everything listens on loopback only.
 """
 
-import os
 import shutil
-import socket
 import subprocess
-import time
-import urllib.request
 from dataclasses import astuple, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 
-HOST = "127.0.0.1"
+from devtools.stack import processes
+from devtools.stack.processes import HOST, free_port, port_taken
+
 BINARIES = {"jaeger": "jaeger", "collector": "otelcol-shop", "prometheus": "prometheus"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)
@@ -49,7 +40,7 @@ class Ports:
     prometheus: int = 9090
 
     @classmethod
-    def free(cls) -> "Ports":
+    def free(cls) -> Self:
         """Ports the kernel has just handed out, so nothing else on the machine holds them."""
         ports = {f.name: free_port() for f in fields(cls)}
         assert len(set(ports.values())) == len(ports), ports
@@ -61,12 +52,7 @@ class Ports:
         return [f"{f.name.replace('_', ' ')} :{port}" for f, port in named if port_taken(port)]
 
 
-def port_taken(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex((HOST, port)) == 0
-
-
-# The README's URL of the local stack's Jaeger, the default of `shopctl traces`.
+# The README's URL of the local stack's Jaeger, the default of `python -m devtools traces`.
 JAEGER_URL = f"http://{HOST}:{Ports().jaeger_query}"
 
 
@@ -74,14 +60,6 @@ def missing(root: Path) -> list[str]:
     """The backends not built yet."""
     tools = root / ".tools" / "bin"
     return [binary for binary in BINARIES.values() if not (tools / binary).exists()]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 @dataclass
@@ -96,34 +74,18 @@ class Backend:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> None:
-        """Start, then poll the health endpoint until it answers or the deadline passes."""
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                self.argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
-            )
-        deadline = time.monotonic() + timeout
-        while not _healthy(self.health_url):
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.process.returncode}; see {self.log}"
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise TimeoutError(
-                    f"{self.name} did not answer {self.health_url} within {timeout:.0f}s; "
-                    f"see {self.log}"
-                )
-            time.sleep(0.2)
+        """Start, then wait until the health endpoint answers (stopped again if it never does)."""
+        self.process = processes.start(self.argv, self.log, self.env)
+        try:
+            processes.wait_healthy(self.name, self.process, self.health_url, timeout)
+        except BaseException as exc:
+            self.stop()
+            exc.add_note(f"see {self.log}")
+            raise
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            processes.stop(self.process)
 
     @property
     def running(self) -> bool:

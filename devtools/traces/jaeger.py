@@ -1,5 +1,6 @@
 """Reading traces from Jaeger's HTTP query API (the one its UI uses, served on :16686)."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -8,6 +9,15 @@ import httpx
 
 class JaegerError(Exception):
     """Jaeger could not be asked, or did not answer like Jaeger: the message says which."""
+
+
+def parse_since(text: str) -> timedelta:
+    """`30s`, `15m`, `2h`, `1d` as a timedelta."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
+    if match is None or int(match[1]) == 0:
+        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 2h or 1d")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match[2]]
+    return timedelta(**{unit: int(match[1])})
 
 
 def fetch_traces(

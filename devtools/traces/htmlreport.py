@@ -1,4 +1,4 @@
-"""`shopctl traces report --html`: the findings of `traces analyze` and the waterfalls of the
+"""`traces report --html`: the findings of `traces analyze` and the waterfalls of the
 slowest and the failed traces, as one self-contained page (inline CSS, no script, no fetches), so
 it can be kept as a CI artifact and opened after the cluster it came from is gone."""
 
@@ -6,8 +6,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
 
-from shopctl import waterfall
-from shopctl.traces import Report, Trace
+from devtools.traces import waterfall
+from devtools.traces.analysis import Report
+from devtools.traces.model import Trace
 
 # Red is kept for failures.
 COLOURS = ("#2b7bba", "#8e44ad", "#e69f00", "#009e73", "#56b4e9", "#cc79a7")

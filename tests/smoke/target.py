@@ -1,0 +1,12 @@
+"""The stack the smoke tests talk to, as its URLs name it."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Target:
+    shop: str
+    jaeger: str
+    prometheus: str
+    grafana: str | None
+    grafana_password: str | None

@@ -13,13 +13,11 @@ take turns round by round; each comparison reports the median round:
 """
 
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -40,8 +38,8 @@ from bench.results import (
     TracingCost,
     TracingVariant,
 )
-from devtools.stack.postgres import LocalPostgres
 from devtools.stack.telemetry import Telemetry
+from shopkit.scenarios import SEQUENTIAL_FANOUT, SLOW_DEPENDENCY, Delay, P, Scenario, Switch
 
 FULL = RunSize(
     name="full",
@@ -81,9 +79,11 @@ def run(size: RunSize, out: Path, with_profiles: bool = False) -> BenchmarkRun:
     """Every comparison on one private stack; with py-spy profiles of each service into `out`."""
     started, load_before = time.monotonic(), os.getloadavg()
     with (
-        _private_backends(out) as (workdir, postgres, telemetry),
-        _tracing_variants(workdir, postgres, telemetry) as stacks,
+        environment.private_stack("bench", keep_logs=out / "logs") as private,
+        _tracing_variants(private) as stacks,
     ):
+        telemetry = private.telemetry
+        assert telemetry is not None, "a private stack starts Jaeger and the Collector by default"
         workloads = {
             tracing: load.prepared_workload(services.order_url, size.orders)
             for tracing, services in stacks.items()
@@ -128,40 +128,16 @@ def run(size: RunSize, out: Path, with_profiles: bool = False) -> BenchmarkRun:
 
 
 @contextmanager
-def _private_backends(
-    out: Path,
-) -> Iterator[tuple[Path, LocalPostgres, Telemetry]]:
-    """A work folder, PostgreSQL, Jaeger and the Collector; the backends' log tails go to
-    `out`/logs when they stop."""
-    with tempfile.TemporaryDirectory(prefix="shop-bench-") as folder:
-        workdir = Path(folder)
-        workdir.chmod(0o755)  # PostgreSQL runs as `postgres` when we are root
-        postgres = environment.start_postgres(workdir)
-        telemetry = None
-        try:
-            telemetry = environment.start_backends(workdir / "backends")
-            yield workdir, postgres, telemetry
-        finally:
-            if telemetry is not None:
-                telemetry.stop()
-            postgres.stop()
-            for log in ("collector.log", "jaeger.log"):
-                if (workdir / "backends" / log).exists():
-                    (out / "logs").mkdir(parents=True, exist_ok=True)
-                    tail = (workdir / "backends" / log).read_bytes()[-200_000:]
-                    (out / "logs" / log).write_bytes(tail)
-
-
-@contextmanager
 def _tracing_variants(
-    workdir: Path, postgres: LocalPostgres, telemetry: Telemetry
+    private: environment.PrivateStack,
 ) -> Iterator[dict[Tracing, environment.Services]]:
     """The four tracing variants' services, all running at once: each its own three."""
     stacks: dict[Tracing, environment.Services] = {}
     try:
         for tracing in Tracing:
-            env = environment.telemetry_env(telemetry, tracing.sampling)
-            stacks[tracing] = environment.start_services(workdir / tracing, postgres.url, env)
+            env = environment.telemetry_env(private.telemetry, tracing.sampling)
+            workdir, database_url = private.workdir / tracing, private.postgres.url
+            stacks[tracing] = environment.start_services(workdir, database_url, env)
         yield stacks
     finally:
         for services in stacks.values():
@@ -227,27 +203,28 @@ def _tracing_cost(
     return TracingCost(fixed_rate_rps=fixed_rate, variants=variants)
 
 
-def _admin_put(base_url: str, name: str, body: dict[str, Any]) -> None:
+def _switch(base_url: str, scenario: Scenario[P], state: P) -> None:
+    """Switch a fault scenario of one running service (its admin route), typed by the registry."""
     response = httpx.put(
-        f"{base_url}/admin/scenarios/{name}",
-        json=body,
-        headers={"Authorization": f"Bearer {environment.ADMIN_TOKEN}"},
+        f"{base_url}/admin/scenarios/{scenario.name}",
+        content=state.model_dump_json(),
+        headers={
+            "Authorization": f"Bearer {environment.ADMIN_TOKEN}",
+            "Content-Type": "application/json",
+        },
         timeout=10,
     )
     response.raise_for_status()
 
 
 def _slow_downstreams(services: environment.Services, latency_ms: int) -> None:
-    for name in ("inventory", "pricing"):
-        _admin_put(
-            services.url(name),
-            "slow-dependency",
-            {"enabled": latency_ms > 0, "latency_ms": latency_ms},
-        )
+    for name in SLOW_DEPENDENCY.services:
+        state = Delay(enabled=latency_ms > 0, latency_ms=latency_ms)
+        _switch(services.url(name), SLOW_DEPENDENCY, state)
 
 
 def _sequential_fanout(services: environment.Services, enabled: bool) -> None:
-    _admin_put(services.order_url, "sequential-fanout", {"enabled": enabled})
+    _switch(services.order_url, SEQUENTIAL_FANOUT, Switch(enabled=enabled))
 
 
 def _fanout(size: RunSize, services: environment.Services, orders: list[str]) -> FanOut:

@@ -7,6 +7,10 @@ the README's ports (`make run`, another engineer's, CI's) on the same machine.
 
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
@@ -14,12 +18,53 @@ from sqlalchemy.engine import make_url
 
 from devtools.stack import processes, services, telemetry
 from devtools.stack.postgres import LocalPostgres
+from devtools.stack.versions import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 ADMIN_TOKEN = "bench-admin-token"
 PRODUCTS = 100
 # Enough stock that no benchmark run ever meets "out of stock" (a 409 would count as an error).
 STOCK = 100_000_000
+
+
+@dataclass(frozen=True)
+class PrivateStack:
+    """A run's own work folder and backends: nothing of them is shared with another stack."""
+
+    workdir: Path
+    postgres: LocalPostgres
+    telemetry: telemetry.Telemetry | None
+
+
+@contextmanager
+def private_stack(
+    name: str, *, with_telemetry: bool = True, keep_logs: Path | None = None
+) -> Iterator[PrivateStack]:
+    """A throw-away folder with PostgreSQL (migrated and seeded) and, `with_telemetry`, Jaeger
+    and the Collector. Stop the services started in the block before it ends; the backends
+    stop at its end whatever happened, and the tail of every log goes to `keep_logs`."""
+    with tempfile.TemporaryDirectory(prefix=f"shop-{name}-") as folder:
+        workdir = Path(folder)
+        workdir.chmod(0o755)  # PostgreSQL runs as `postgres` when we are root
+        postgres = start_postgres(workdir)
+        backends = None
+        try:
+            if with_telemetry:
+                backends = start_backends(workdir / "backends")
+            yield PrivateStack(workdir, postgres, backends)
+        finally:
+            if backends is not None:
+                backends.stop()
+            postgres.stop()
+            if keep_logs is not None:
+                _keep_log_tails(workdir, keep_logs)
+
+
+def _keep_log_tails(workdir: Path, into: Path) -> None:
+    """`<variant>/logs/order.log` as `<variant>-order.log`: the last 200 kB of each."""
+    into.mkdir(parents=True, exist_ok=True)
+    for log in workdir.rglob("*.log"):
+        parts = [part for part in log.relative_to(workdir).parts if part != "logs"]
+        (into / "-".join(parts)).write_bytes(log.read_bytes()[-200_000:])
 
 
 def start_backends(workdir: Path) -> telemetry.Telemetry:

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -197,15 +196,14 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=2000, help="statements per layer and turn")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="shop-floor-") as folder:
-        workdir = Path(folder)
-        workdir.chmod(0o755)  # PostgreSQL runs as `postgres` when we are root
-        postgres = environment.start_postgres(workdir)
+    with environment.private_stack("floor", with_telemetry=False) as private:
+        workdir, database_url = private.workdir, private.postgres.url
         stacks: dict[str, environment.Services] = {}
         try:
-            shop = environment.start_services(workdir / "shop", postgres.url, NO_TELEMETRY)
-            stacks["shop"] = shop
-            stacks["floor"] = start_floor(workdir / "floor", postgres.url)
+            stacks["shop"] = environment.start_services(
+                workdir / "shop", database_url, NO_TELEMETRY
+            )
+            stacks["floor"] = start_floor(workdir / "floor", database_url)
             orders = asyncio.run(load.create_orders(stacks["shop"].order_url, 200))
             same_answer(stacks["shop"], stacks["floor"], orders[0])
             workloads = {
@@ -214,12 +212,11 @@ def main() -> int:
             }
             tune.measure(stacks, workloads, args.clients, 2, 1)  # warm-up, not reported
             medians = tune.measure(stacks, workloads, args.clients, args.seconds, args.rounds)
-            costs = asyncio.run(statement_costs(postgres.url, args.calls))
+            costs = asyncio.run(statement_costs(database_url, args.calls))
             spans = asyncio.run(span_costs(args.calls))
         finally:
             for services in stacks.values():
                 services.stop()
-            postgres.stop()
     print("GET /orders/{id}, no telemetry, side by side:")
     print(tune.table(medians))
     print("\nOne statement (two SKUs' stock), CPU per statement in this process:")

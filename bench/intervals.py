@@ -12,14 +12,13 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 
 from bench import environment, load
 from devtools.stack.telemetry import Ports, Telemetry
+from devtools.stack.versions import REPO
 
 VARIANTS = {"60 s (SDK default)": "60000", "5 s (the stack's)": "5000"}
 
@@ -64,14 +63,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=120.0, help="each window")
     parser.add_argument("--rate", type=float, default=20.0, help="orders and reads per second")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="shop-intervals-") as folder:
-        workdir = Path(folder)
-        workdir.chmod(0o755)  # PostgreSQL runs as `postgres` when we are root
-        postgres = environment.start_postgres(workdir)
+    # Each variant has its own Collector and Jaeger: a private stack's pair would be shared.
+    with environment.private_stack("intervals", with_telemetry=False) as private:
+        workdir, postgres = private.workdir, private.postgres
         stacks: dict[str, tuple[environment.Services, Telemetry]] = {}
         try:
             for i, (label, interval) in enumerate(VARIANTS.items()):
-                telemetry = Telemetry(environment.REPO, workdir / f"backends-{i}", Ports.free())
+                telemetry = Telemetry(REPO, workdir / f"backends-{i}", Ports.free())
                 telemetry.start()
                 env = {**telemetry.service_env(), "OTEL_METRIC_EXPORT_INTERVAL": interval}
                 services = environment.start_services(workdir / f"services-{i}", postgres.url, env)
@@ -102,7 +100,6 @@ def main() -> int:
             for services, telemetry in stacks.values():
                 services.stop()
                 telemetry.stop()
-            postgres.stop()
     print(json.dumps(results, indent=2))
     return 0
 

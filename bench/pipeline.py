@@ -1,13 +1,13 @@
 """Where spans go missing: the SDKs' and the Collector's own counters, and Jaeger's API."""
 
 import re
-import time
 from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from bench.results import SpanCounts
+from devtools.stack.processes import wait_for
 from devtools.traces import jaeger
 
 # One Prometheus text-format sample: name, optional {labels}, value.
@@ -75,15 +75,13 @@ def counters(
 def wait_settled(collector_telemetry: str, timeout: float = 60.0) -> None:
     """Until the Collector has received and forwarded everything the SDKs still buffered
     (their batch processors export every 5 s): two equal readings 3 s apart."""
-    deadline = time.monotonic() + timeout
-    previous: tuple[float, float] | None = None
-    while time.monotonic() < deadline:
-        now = _collector_passed(scrape(collector_telemetry))
-        if now == previous and now[0] > 0:
-            return
-        previous = now
-        time.sleep(3)
-    raise TimeoutError(f"the Collector's span counters still moved after {timeout:.0f}s")
+    readings: list[tuple[float, float]] = []
+
+    def settled() -> bool:
+        readings.append(_collector_passed(scrape(collector_telemetry)))
+        return len(readings) > 1 and readings[-1] == readings[-2] and readings[-1][0] > 0
+
+    wait_for("the Collector's span counters to stop moving", settled, timeout, interval=3)
 
 
 def spans_in_jaeger(query_url: str) -> int:

@@ -17,7 +17,6 @@ variant with `PYTHONPATH=<worktree>/services`, which takes precedence over the i
 
 import argparse
 import sys
-import tempfile
 from functools import partial
 from pathlib import Path
 
@@ -123,19 +122,14 @@ def main() -> int:
     args = parser.parse_args()
     variants = dict(parse_variant(spec) for spec in args.variants)
 
-    with tempfile.TemporaryDirectory(prefix="shop-tune-") as folder:
-        workdir = Path(folder)
-        workdir.chmod(0o755)  # PostgreSQL runs as `postgres` when we are root
-        postgres = environment.start_postgres(workdir)
-        backends = None
+    with environment.private_stack("tune", keep_logs=args.out) as private:
         stacks: dict[str, environment.Services] = {}
         try:
-            backends = environment.start_backends(workdir / "backends")
             sampling = None if args.sampling < 0 else args.sampling
-            telemetry = environment.telemetry_env(backends, sampling)
+            telemetry = environment.telemetry_env(private.telemetry, sampling)
             for name, env in variants.items():
                 stacks[name] = environment.start_services(
-                    workdir / name, postgres.url, telemetry, per_service_env=env
+                    private.workdir / name, private.postgres.url, telemetry, per_service_env=env
                 )
             workloads = {
                 name: load.prepared_workload(services.order_url, 200, args.get_share)
@@ -147,14 +141,6 @@ def main() -> int:
         finally:
             for services in stacks.values():
                 services.stop()
-            if backends is not None:
-                backends.stop()
-            postgres.stop()
-            if args.out:
-                args.out.mkdir(parents=True, exist_ok=True)
-                for log in workdir.glob("*/logs/*.log"):
-                    copy = args.out / f"{log.parent.parent.name}-{log.name}"
-                    copy.write_bytes(log.read_bytes())
     print(table(measured))
     if args.out:
         tuning = Tuning(

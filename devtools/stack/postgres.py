@@ -102,9 +102,11 @@ class LocalPostgres:
 
     def start(self) -> None:
         self._ensure_cluster()
+        # Connections: each service process keeps a pool of up to 20 (shopkit.settings), and
+        # the benchmark runs four stacks of three and the sync baseline's five workers at once.
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} "
-            "-c max_connections=200"
+            "-c max_connections=500"
         )
         log = self.data_dir / "server.log"
         self._run("pg_ctl", "-D", str(self.data_dir), "-o", options, "-l", str(log), "-w", "start")

@@ -141,6 +141,7 @@ def _is_connection_error(exc: DBAPIError) -> bool:
         "AdminShutdownError",
         "CrashShutdownError",
         "InternalClientError",
+        "TooManyConnectionsError",
     }
 
 
@@ -157,7 +158,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)
     # asyncpg raises connect failures unwrapped: refused, reset, unknown host, timed out, and
-    # the server's own refusals while it starts up or shuts down (CannotConnectNowError, ...).
+    # the server's own refusals while it starts up or shuts down (CannotConnectNowError, ...)
+    # or has no connection slot left (TooManyConnectionsError, max_connections reached).
     for error in (
         DBAPIError,
         PoolTimeoutError,
@@ -166,5 +168,6 @@ def install_problem_handlers(app: FastAPI) -> None:
         TimeoutError,
         asyncpg.exceptions.OperatorInterventionError,
         asyncpg.exceptions.PostgresConnectionError,
+        asyncpg.exceptions.TooManyConnectionsError,
     ):
         app.add_exception_handler(error, _on_database_error)

@@ -1,4 +1,5 @@
-"""A database that refuses connections while it starts or stops is a 503 naming it, not a 500."""
+"""A database that refuses connections (starting, stopping, out of connection slots) is a 503
+naming it, not a 500."""
 
 import asyncpg
 import httpx
@@ -11,6 +12,7 @@ REFUSALS = [
     asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
     asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
     asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
+    asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
 ]
 
 

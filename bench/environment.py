@@ -1,5 +1,6 @@
-"""What the benchmark adds to the local stack of devtools.stack: its data, its telemetry variants,
-the CPU its services use, and the sync baseline in place of the order service.
+"""What the benchmark adds to the local stack of devtools.stack: a throw-away private stack, its
+data, its telemetry variants, the CPU its services use, and the sync baseline in place of the
+order service.
 
 Every process starts through devtools.stack, on free ports, so a run never touches a stack on
 the README's ports (`make run`, another engineer's, CI's) on the same machine.

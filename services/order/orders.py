@@ -95,10 +95,6 @@ class InvalidCursor(Exception):
     pass
 
 
-def request_fingerprint(request: OrderRequest) -> str:
-    return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
-
-
 @dataclass(frozen=True, slots=True)
 class OrderPlacement:
     """Placing an order once per Idempotency-Key: the saga's steps and what they need.
@@ -354,13 +350,14 @@ async def persist(database: Database, claim: Claim, request: OrderRequest, quote
 
 
 def claim_parameters(key: str, request: OrderRequest) -> dict[str, Any]:
-    """CLAIM_KEY's parameters for a new order."""
+    """CLAIM_KEY's parameters for a new order: the request is serialized once, for its
+    fingerprint and for recovery, which needs it to finish the order if this process dies."""
+    body = request.model_dump_json()
     return {
         "key": key,
-        "request_hash": request_fingerprint(request),
+        "request_hash": hashlib.sha256(body.encode()).hexdigest(),
         "order_id": uuid.uuid4(),
-        # What recovery needs to finish the order if this process dies.
-        "request": request.model_dump_json(),
+        "request": body,
     }
 
 

@@ -56,7 +56,9 @@ def analysis(telemetry: Telemetry, started: datetime, requests: int) -> dict[str
         last_count = count
         return raw if done else None
 
-    raw = wait_for(f"{requests} complete traces in Jaeger", settled)
+    # Polls further apart than the services' batch export (OTEL_BSP_SCHEDULE_DELAY, 500 ms in
+    # these tests): two polls closer together can both miss a service's next batch.
+    raw = wait_for(f"{requests} complete traces in Jaeger", settled, interval=1.0)
     report = analyze([parse_trace(t) for t in raw], top=3, min_repeats=5)
     return report_json(report, {})
 

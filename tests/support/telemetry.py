@@ -1,9 +1,11 @@
 """Reading back what the services exported: traces from Jaeger, metrics from Prometheus."""
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from devtools.stack.processes import wait_for
 from devtools.stack.telemetry import Telemetry
 from shopctl.migrations import SERVICES as SERVICE_NAMES
 
@@ -24,3 +26,27 @@ def promql(telemetry: Telemetry, query: str) -> list[dict[str, Any]]:
     response.raise_for_status()
     result: list[dict[str, Any]] = response.json()["data"]["result"]
     return result
+
+
+def settled_traces(
+    what: str, search: Callable[[], list[dict[str, Any]]], count: int
+) -> list[dict[str, Any]]:
+    """Wait until Jaeger's `search` returns `count` traces, each complete, and return them.
+
+    A trace is there once its root (the entry service's server span, which ends last) is, but
+    the other services export their spans on their own schedule: it is complete once no further
+    span arrives between two polls. The polls are further apart than the services' batch export
+    (OTEL_BSP_SCHEDULE_DELAY, 500 ms in the tests): two closer polls could both miss a batch.
+    """
+    last_count = -1
+
+    def complete() -> list[dict[str, Any]] | None:
+        nonlocal last_count
+        traces = search()
+        rooted = [t for t in traces if any(not s["references"] for s in t["spans"])]
+        spans = sum(len(t["spans"]) for t in traces)
+        done = len(rooted) >= count and spans == last_count
+        last_count = spans
+        return traces if done else None
+
+    return wait_for(f"{what}, complete, in Jaeger", complete, interval=1.0)

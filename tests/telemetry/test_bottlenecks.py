@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from devtools.stack.processes import wait_for
 from devtools.stack.services import Services
 from devtools.stack.telemetry import Telemetry
 from devtools.traces import analyze, parse_trace, report_json
 from devtools.traces.jaeger import fetch_traces
 from tests.support.shop import ADMIN, new_product, place_order
+from tests.support.telemetry import settled_traces
 
 Switch = Callable[..., None]
 
@@ -43,22 +43,13 @@ def switch(traced: Services) -> Iterator[Switch]:
 
 def analysis(telemetry: Telemetry, started: datetime, requests: int) -> dict[str, Any]:
     """Wait until Jaeger holds the window's `requests` traces, complete, then analyze them."""
-    last_count = -1
-
-    def settled() -> list[dict[str, Any]] | None:
-        nonlocal last_count
-        raw = fetch_traces(telemetry.jaeger_url, "order-service", datetime.now(UTC) - started, 500)
-        # A trace is there once its root (the order service's server span, which ends
-        # last) is; it is complete once no further spans arrive between two polls.
-        rooted = [t for t in raw if any(not s["references"] for s in t["spans"])]
-        count = sum(len(t["spans"]) for t in raw)
-        done = len(rooted) >= requests and count == last_count
-        last_count = count
-        return raw if done else None
-
-    # Polls further apart than the services' batch export (OTEL_BSP_SCHEDULE_DELAY, 500 ms in
-    # these tests): two polls closer together can both miss a service's next batch.
-    raw = wait_for(f"{requests} complete traces in Jaeger", settled, interval=1.0)
+    raw = settled_traces(
+        f"{requests} traces",
+        lambda: fetch_traces(
+            telemetry.jaeger_url, "order-service", datetime.now(UTC) - started, 500
+        ),
+        requests,
+    )
     report = analyze([parse_trace(t) for t in raw], top=3, min_repeats=5)
     return report_json(report, {})
 

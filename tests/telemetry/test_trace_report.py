@@ -12,14 +12,13 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from devtools.stack.processes import wait_for
 from devtools.stack.services import Services
 from devtools.stack.telemetry import Telemetry
 from devtools.stack.versions import REPO
 from devtools.traces import htmlreport
 from tests.support.browser import screenshot
 from tests.support.shop import ADMIN, new_product, place_order
-from tests.support.telemetry import jaeger
+from tests.support.telemetry import jaeger, settled_traces
 
 ARTIFACTS = REPO / ".run" / "artifacts"
 TRACK = (243, 243, 243)  # the grey behind the bars (htmlreport.STYLE)
@@ -56,11 +55,10 @@ def test_the_page_draws_the_slow_and_the_failed_waterfalls(
     finally:
         httpx.put(inventory_errors, json={"enabled": False}, headers=ADMIN)
     tags = json.dumps({"customer.id": customer})
-    wait_for(
-        "the customer's 4 traces in Jaeger",
-        lambda: (
-            len(jaeger(backends, "/api/traces", service="order-service", tags=tags)["data"]) == 4
-        ),
+    settled_traces(
+        "the customer's 4 traces",
+        lambda: jaeger(backends, "/api/traces", service="order-service", tags=tags)["data"],
+        4,
     )
 
     page = tmp_path / "traces.html"
@@ -109,11 +107,10 @@ def test_show_draws_the_slowest_and_the_failed_trace_in_the_terminal(
     )
     assert place_order(traced, [{"sku": "NO-SUCH-SKU", "quantity": 1}], customer).status_code == 422
     tags = json.dumps({"customer.id": customer})
-    wait_for(
-        "the customer's 2 traces in Jaeger",
-        lambda: (
-            len(jaeger(backends, "/api/traces", service="order-service", tags=tags)["data"]) == 2
-        ),
+    settled_traces(
+        "the customer's 2 traces",
+        lambda: jaeger(backends, "/api/traces", service="order-service", tags=tags)["data"],
+        2,
     )
     for pick in ("--slowest", "--failed"):
         result = subprocess.run(

@@ -159,6 +159,15 @@ def test_scenarios_reach_their_service_as_json(tmp_path: Path) -> None:
     assert "SCENARIOS" not in config_map(rendered, "shop-pricing")
 
 
+def test_a_scenario_the_service_does_not_support_is_refused_by_name() -> None:
+    # inventory supports `errors`; order does not, and would refuse to start on it.
+    render("--set", "services.inventory.scenarios.errors.enabled=true")
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        render("--set", "services.order.scenarios.errors.enabled=true")
+    message = refused.value.stderr
+    assert "at '/services/order/scenarios': additional properties 'errors' not allowed" in message
+
+
 def _pod_annotations(manifest: dict[str, Any]) -> dict[str, str]:
     annotations: dict[str, str] = manifest["spec"]["template"]["metadata"]["annotations"]
     return annotations

@@ -22,10 +22,29 @@ def chart_schema() -> dict[str, Any]:
     """The chart's `definitions.scenarios`, as the registry implies it."""
     return {
         "type": "object",
-        "description": "SCENARIOS: fault scenarios switched on at start-up; names the service "
-        "does not support stop it",
+        "description": "SCENARIOS: fault scenarios switched on at start-up",
         "additionalProperties": False,
         "properties": {scenario.name: _parameters_schema(scenario) for scenario in SCENARIOS},
+    }
+
+
+def chart_schema_by_service() -> dict[str, Any]:
+    """The chart's `definitions.scenariosByService`: each service's own scenarios, no other.
+    (Not `propertyNames`: helm's validator reports its errors at a wrong location.)"""
+    services = sorted({service for scenario in SCENARIOS for service in scenario.services})
+    return {
+        "description": "Each service takes only the scenarios it supports",
+        "properties": {
+            service: {
+                "properties": {
+                    "scenarios": {
+                        "properties": {scenario.name: True for scenario in supported_by(service)},
+                        "additionalProperties": False,
+                    }
+                }
+            }
+            for service in services
+        },
     }
 
 
@@ -67,6 +86,14 @@ def test_the_chart_schema_allows_exactly_the_registered_scenarios() -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())
     expected = chart_schema()
     assert schema["definitions"]["scenarios"] == expected, json.dumps(expected, indent=2)
+
+
+def test_the_chart_schema_gives_each_service_only_its_own_scenarios() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    expected = chart_schema_by_service()
+    assert schema["definitions"]["scenariosByService"] == expected, json.dumps(expected, indent=2)
+    reference = {"$ref": "#/definitions/scenariosByService"}
+    assert schema["properties"]["services"]["allOf"] == [reference]
 
 
 def test_the_chart_values_name_each_service_s_scenarios_all_off() -> None:

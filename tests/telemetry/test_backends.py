@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind, format_trace_id
 from devtools.stack.processes import wait_for
 from devtools.stack.telemetry import Telemetry
 
-# Span metrics wait for the connector's 5 s flush and then Prometheus' 5 s scrape; the
+# Span metrics wait for the connector's 10 s flush and then Prometheus' 5 s scrape; the
 # deadline leaves room for a loaded machine, the assertion on latency is in test_traces.py.
 METRICS_DEADLINE = 90.0
 

@@ -55,6 +55,22 @@ def test_collector_config_validates_against_the_built_collector() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def seconds(duration: str) -> int:
+    """A Go/Prometheus duration of one unit, as both configs write them: 5s, 10s, 1m."""
+    return int(duration[:-1]) * {"s": 1, "m": 60}[duration[-1]]
+
+
+def test_prometheus_scrapes_each_span_metrics_exemplar_twice() -> None:
+    """The span metrics connector keeps an exemplar for one flush interval only; the scrape
+    interval must fit in it twice, or a scrape that drifts past a flush loses the trace link."""
+    collector = yaml.safe_load((REPO / "collector" / "config.yaml").read_text())
+    flush = seconds(collector["connectors"]["span_metrics"]["metrics_flush_interval"])
+    prometheus = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    [job] = [j for j in prometheus["scrape_configs"] if j["job_name"] == "shop-services"]
+    scrape = seconds(job.get("scrape_interval", prometheus["global"]["scrape_interval"]))
+    assert flush >= 2 * scrape, (flush, scrape)
+
+
 def test_dashboards_use_provisioned_datasources_by_uid() -> None:
     provisioned = yaml.safe_load((GRAFANA_DIR / "datasources.yaml").read_text())
     datasource_uids = {ds["uid"] for ds in provisioned["datasources"]}

@@ -220,18 +220,21 @@ def test_metrics_reach_prometheus_labelled_by_service(
         )
 
 
-# Export every 5 s, span metrics flush every 5 s, scrape every 5 s (docs/versions.md).
+# Export every 5 s and scrape every 5 s; span metrics wait for the connector's 10 s flush
+# instead of the export (docs/versions.md). Each bound leaves 5 s for a loaded machine.
 METRICS_WITHIN_S = 15.0
+SPAN_METRICS_WITHIN_S = 20.0
 
 
 def test_a_new_orders_metrics_reach_prometheus_within_seconds(
     traced: Services, backends: Telemetry
 ) -> None:
-    queries = {
-        "shop_orders_created_total": "sum(shop_orders_created_total)",
+    queries = {  # name: (query, seconds within which it counts a new order)
+        "shop_orders_created_total": ("sum(shop_orders_created_total)", METRICS_WITHIN_S),
         "span metrics of POST /orders": (
             'sum(traces_span_metrics_calls_total{service_name="order-service",'
-            'span_name="POST /orders",span_kind="SPAN_KIND_SERVER"})'
+            'span_name="POST /orders",span_kind="SPAN_KIND_SERVER"})',
+            SPAN_METRICS_WITHIN_S,
         ),
     }
 
@@ -240,26 +243,26 @@ def test_a_new_orders_metrics_reach_prometheus_within_seconds(
         return float(found[0]["value"][1]) if found else 0.0
 
     # Earlier tests' orders may still be on their way: start from counts that stopped moving
-    # for longer than one export, flush and scrape.
+    # for longer than the slowest path takes.
     last: dict[str, float] = {}
     settled_since = time.monotonic()
 
     def settled() -> bool:
         nonlocal settled_since
-        now = {name: value(query) for name, query in queries.items()}
+        now = {name: value(query) for name, (query, _) in queries.items()}
         if now != last:
             last.update(now)
             settled_since = time.monotonic()
-        return time.monotonic() - settled_since > METRICS_WITHIN_S
+        return time.monotonic() - settled_since > SPAN_METRICS_WITHIN_S
 
     wait_for("the order counters to stop moving", settled, timeout=120)
     sku = new_product(traced)
     placed = time.monotonic()
     assert place_order(traced, [{"sku": sku, "quantity": 1}]).status_code == 201
-    for name, query in queries.items():
+    for name, (query, within) in queries.items():
         wait_for(f"{name} to count the new order", lambda q=query, n=name: value(q) > last[n])
         elapsed = time.monotonic() - placed
-        assert elapsed <= METRICS_WITHIN_S, f"{name} counted the order after {elapsed:.1f} s"
+        assert elapsed <= within, f"{name} counted the order after {elapsed:.1f} s"
 
 
 def test_collector_down_does_not_slow_requests(traced: Services, backends: Telemetry) -> None:

@@ -16,8 +16,15 @@ Two measurements on one private PostgreSQL, tracing off (OTEL_SDK_DISABLED) on b
    (0%) and everything (100%, spans handed to an exporter that discards them: no encoding, no
    network). CPU microseconds per request: the least any request pays for each span.
 
+4. Server spans and HTTP metrics by their owner, around the same route among seven (as many as
+   each service has): FastAPIInstrumentor, which the shop uses, against FastAPI's own
+   telemetry (`FastAPI(telemetry=...)`), both on the same providers, sampling nothing and
+   everything. The instrumentation matches the request against the routes again to name its
+   span before the app runs; FastAPI's own names it once its router has matched.
+
 The difference between the two sides of (1) is the price of the shop's layers; (2) shows the
-largest line of it; (3) bounds what tracing can cost at the least.
+largest line of it; (3) bounds what tracing can cost at the least; (4) shows what of (3) an
+owner of server telemetry could save.
 """
 
 import argparse
@@ -34,6 +41,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -159,6 +167,50 @@ async def span_costs(calls: int) -> dict[str, dict[str, float]]:
     return costs
 
 
+async def owner_costs(calls: int) -> dict[str, dict[str, float]]:
+    """CPU microseconds per server request by the owner of server telemetry, per sampling:
+    the shop's set-up (FastAPIInstrumentor), and FastAPI's own on the same providers."""
+    costs: dict[str, dict[str, float]] = {}
+    for sampling, sampler in {"0%": "always_off", "100%": "always_on"}.items():
+        os.environ.update(OTEL_SDK_DISABLED="false", OTEL_TRACES_SAMPLER=sampler)
+        instrumented = _seven_routes(FASTAPI_TELEMETRY)
+        telemetry = setup_telemetry(instrumented, "floor", "0", _Discard(), InMemoryMetricReader())
+        own: TelemetryConfig = {
+            **FASTAPI_TELEMETRY,
+            "tracing": True,
+            "metrics": True,
+            "tracer_provider": telemetry.tracer_provider,
+            "meter_provider": telemetry.meter_provider,
+        }
+        apps = {
+            "none": _seven_routes(FASTAPI_TELEMETRY),
+            "FastAPIInstrumentor": instrumented,
+            "FastAPI's own": _seven_routes(own),
+        }
+        costs[sampling] = {
+            owner: await _cpu_per_call(partial(_asgi_get, app, "/items/a"), calls)
+            for owner, app in apps.items()
+        }
+        telemetry.shutdown()
+    os.environ.update(NO_TELEMETRY)
+    return costs
+
+
+def _seven_routes(telemetry: TelemetryConfig) -> FastAPI:
+    """An app with as many routes as each service; requests go to the fourth."""
+    app = FastAPI(telemetry=telemetry)
+
+    async def nothing() -> dict[str, str]:
+        return {}
+
+    for n in range(3):
+        app.add_api_route(f"/before{n}/{{key}}", nothing)
+    app.add_api_route("/items/{item}", nothing)
+    for n in range(3):
+        app.add_api_route(f"/after{n}", nothing, methods=["POST"])
+    return app
+
+
 async def _asgi_get(app: FastAPI, path: str) -> None:
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
@@ -214,6 +266,7 @@ def main() -> int:
             medians = tune.measure(stacks, workloads, args.clients, args.seconds, args.rounds)
             costs = asyncio.run(statement_costs(database_url, args.calls))
             spans = asyncio.run(span_costs(args.calls))
+            owners = asyncio.run(owner_costs(args.calls))
         finally:
             for services in stacks.values():
                 services.stop()
@@ -227,6 +280,11 @@ def main() -> int:
     for variant, per_call in spans.items():
         server, client = per_call["server request"], per_call["client call"]
         print(f"| {variant} | {server:.0f} µs | {client:.0f} µs |")
+    print("\nServer spans and HTTP metrics by their owner, CPU per request (seven routes):")
+    print("| sampled | no telemetry | FastAPIInstrumentor | FastAPI's own |\n|---|---|---|---|")
+    for sampling, by_owner in owners.items():
+        cells = " | ".join(f"{cost:.0f} µs" for cost in by_owner.values())
+        print(f"| {sampling} | {cells} |")
     return 0
 
 

@@ -6,16 +6,16 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from shopkit import health
 from shopkit.db import Database, create_engine
 from shopkit.http import create_http_client
 from shopkit.limits import BodySizeLimit
 from shopkit.problems import install_problem_handlers
-from shopkit.scenarios import ERRORS, SLOW_DEPENDENCY, InjectedFaults, Scenarios, admin_router
+from shopkit.scenarios import ERRORS, SLOW_DEPENDENCY, Scenarios, admin_router, injected_faults
 from shopkit.settings import ClientSettings, ServiceSettings
-from shopkit.telemetry import FASTAPI_TELEMETRY, configure_logging, setup_telemetry
+from shopkit.telemetry import configure_logging, setup_telemetry
 
 # Written once, in pyproject.toml; the chart's appVersion follows it (tests/unit).
 VERSION = version("tracing-shop")
@@ -61,24 +61,24 @@ def create_service_app(
             await engine.dispose()
             telemetry.shutdown()
 
+    telemetry = setup_telemetry(name, VERSION)
     app = FastAPI(
         title=f"{name} service",
         description=description,
         version=VERSION,
         lifespan=lifespan,
-        telemetry=FASTAPI_TELEMETRY,  # one owner of server spans and HTTP metrics
+        telemetry=telemetry.server,  # server spans and HTTP metrics
     )
     app.state.settings = settings
     scenarios = Scenarios(name, settings.scenarios)
     app.state.scenarios = scenarios
-    telemetry = setup_telemetry(app, name, VERSION)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    if scenarios.includes(SLOW_DEPENDENCY, ERRORS):
-        app.add_middleware(InjectedFaults, scenarios=scenarios)
     app.include_router(health.router)
     if scenarios.supported:
         app.include_router(admin_router(tuple(scenarios.supported.values())))
+    faults = scenarios.includes(SLOW_DEPENDENCY, ERRORS)
+    business = [Depends(injected_faults(scenarios))] if faults else []
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=business)
     return app

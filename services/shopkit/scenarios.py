@@ -20,10 +20,9 @@ from typing import Annotated, Any, Generic, TypeVar, cast
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import Field, create_model
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shopkit.auth import AdminDep
-from shopkit.problems import Problem, problem_response
+from shopkit.problems import Problem
 from shopkit.types import StrictModel
 
 
@@ -216,30 +215,16 @@ def _switch(scenario: Scenario[P]) -> Callable[..., Awaitable[P]]:
     return put
 
 
-class InjectedFaults:
+def injected_faults(scenarios: Scenarios) -> Callable[[], Awaitable[None]]:
     """`slow-dependency` and `errors` for every business route of a service: a delay, or a
-    500, on a share of requests. Inside the server span, so traces show where time went."""
+    500, on a share of requests. A dependency of the business routers, so it runs once the
+    request is routed: inside the server span, which then names the route that failed."""
 
-    def __init__(self, app: ASGIApp, scenarios: Scenarios) -> None:
-        self.app = app
-        self.scenarios = scenarios
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if (
-            scope["type"] != "http"
-            or path in ("/healthz", "/readyz")
-            or path.startswith(("/admin/", "/docs", "/openapi"))
-        ):
-            await self.app(scope, receive, send)
-            return
-        slow = self.scenarios.get(SLOW_DEPENDENCY)
+    async def inject() -> None:
+        slow = scenarios.get(SLOW_DEPENDENCY)
         if slow.hits():
             await asyncio.sleep(slow.latency_ms / 1000)
-        if self.scenarios.get(ERRORS).hits():
-            problem = Problem(
-                500, "injected-failure", "Injected failure", "scenario `errors` is on"
-            )
-            await problem_response(problem, path)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+        if scenarios.get(ERRORS).hits():
+            raise Problem(500, "injected-failure", "Injected failure", "scenario `errors` is on")
+
+    return inject

@@ -15,18 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -35,23 +32,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 # Health probes every few seconds would drown the real traffic in traces.
-EXCLUDED_URLS = "healthz,readyz"
+PROBES = frozenset({"/healthz", "/readyz"})
 # Latency buckets in seconds, fine-grained where web requests and queries live.
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-# Recorded by the ASGI instrumentation on every request, read by no dashboard or alert: each
-# recording costs CPU (see docs/benchmarks.md), so the SDK drops them before aggregating.
-UNUSED_METRICS = ("http.server.request.body.size", "http.server.response.body.size")
-# FastAPI >= 0.142 has OpenTelemetry of its own, on by default: server spans, the same
-# http.server.* metrics, logs and spans per dependency and serialization. The ASGI
-# instrumentation (FastAPIInstrumentor) owns server spans and HTTP metrics here, as the
-# dashboards, alerts and the Collector's tail sampling expect; FastAPI's is switched off
-# explicitly rather than left to its detection of the other at every request.
-FASTAPI_TELEMETRY: TelemetryConfig = {
-    "tracing": False,
-    "metrics": False,
-    "logs": False,
-    "operation_spans": False,
-}
+
+
+def _is_probe(scope: Any) -> bool:
+    return scope.get("path") in PROBES
 
 
 @dataclass
@@ -62,6 +49,23 @@ class Telemetry:
     @property
     def enabled(self) -> bool:
         return self.tracer_provider is not None
+
+    @property
+    def server(self) -> TelemetryConfig:
+        """`FastAPI(telemetry=...)`: FastAPI's own OpenTelemetry is the one owner of server spans
+        and HTTP server metrics. It names each span once its router has matched the request;
+        FastAPIInstrumentor, its alternative, matches the routes a second time on every request
+        and costs 60-140 µs more per request (`python -m bench.floor`, docs/benchmarks.md). Its
+        logs (the JSON logs carry trace ids) and its spans per dependency are left off."""
+        return {
+            "tracing": self.enabled,
+            "metrics": self.enabled,
+            "logs": False,
+            "operation_spans": False,
+            "tracer_provider": self.tracer_provider,
+            "meter_provider": self.meter_provider,
+            "exclude": _is_probe,
+        }
 
     def instrument_engine(self, engine: AsyncEngine) -> None:
         """DB spans and metrics for every query. The SQLAlchemy instrumentation works on the
@@ -99,13 +103,12 @@ class Telemetry:
 
 
 def setup_telemetry(
-    app: FastAPI,
     service: str,
     version: str,
     span_exporter: SpanExporter | None = None,
     metric_reader: MetricReader | None = None,
 ) -> Telemetry:
-    """Create the providers for this process and instrument the app's server side.
+    """Create the providers for this process; the app takes `Telemetry.server`.
 
     By default spans and metrics go to the OTLP endpoint; tests pass in-memory ones.
     """
@@ -129,23 +132,12 @@ def setup_telemetry(
     # full, so a slow or absent Collector never slows a request.
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter or OTLPSpanExporter()))
-    unused = [View(instrument_name=name, aggregation=DropAggregation()) for name in UNUSED_METRICS]
     meter_provider = MeterProvider(
         resource=resource,
         metric_readers=[metric_reader or PeriodicExportingMetricReader(OTLPMetricExporter())],
-        views=unused,  # instruments no view names keep their default aggregation
     )
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
-
-    FastAPIInstrumentor.instrument_app(
-        app,
-        excluded_urls=EXCLUDED_URLS,
-        # One span per ASGI message would triple each request's spans for no insight.
-        exclude_spans=["receive", "send"],
-        tracer_provider=tracer_provider,
-        meter_provider=meter_provider,
-    )
     return Telemetry(tracer_provider, meter_provider)
 
 

@@ -1,8 +1,9 @@
 """One owner of server telemetry: one server span per request, one duration series per route.
 
-FastAPI has OpenTelemetry of its own next to the ASGI instrumentation; with both at work a
-request would be traced and counted twice (two server spans, two series of
-http.server.request.duration per route, under two instrumentation scopes).
+FastAPI's own OpenTelemetry owns them (shopkit.telemetry.Telemetry.server). Were the ASGI
+instrumentation added too, a request would be traced and counted twice (two server spans, two
+series of http.server.request.duration per route, under two instrumentation scopes). Health
+probes make neither.
 """
 
 import httpx
@@ -11,11 +12,17 @@ from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricR
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from shopkit.telemetry import FASTAPI_TELEMETRY, setup_telemetry
+from shopkit.telemetry import setup_telemetry
 
 
 async def test_a_request_makes_one_server_span_and_one_duration_series_per_route() -> None:
-    app = FastAPI(telemetry=FASTAPI_TELEMETRY)  # as shopkit.app.create_service_app does
+    spans, metrics = InMemorySpanExporter(), InMemoryMetricReader()
+    telemetry = setup_telemetry("test", "0", span_exporter=spans, metric_reader=metrics)
+    app = FastAPI(telemetry=telemetry.server)  # as shopkit.app.create_service_app does
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {}
 
     @app.get("/items/{item_id}")
     async def item(item_id: int) -> dict[str, int]:
@@ -25,11 +32,9 @@ async def test_a_request_makes_one_server_span_and_one_duration_series_per_route
     async def other() -> dict[str, str]:
         return {}
 
-    spans, metrics = InMemorySpanExporter(), InMemoryMetricReader()
-    telemetry = setup_telemetry(app, "test", "0", span_exporter=spans, metric_reader=metrics)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        for path in ("/items/1", "/items/2", "/items/3", "/other"):
+        for path in ("/items/1", "/items/2", "/items/3", "/other", "/healthz"):
             assert (await client.get(path)).status_code == 200
     assert telemetry.tracer_provider is not None
     telemetry.tracer_provider.force_flush()
@@ -52,4 +57,5 @@ async def test_a_request_makes_one_server_span_and_one_duration_series_per_route
         ("/items/{item_id}", 3),
         ("/other", 1),
     ], series
+    assert {scope for scope, _, _ in series} == {"fastapi"}, series
     telemetry.shutdown()

@@ -1,6 +1,6 @@
 """`python -m bench.floor`: what the shop's work costs with nothing in the way, next to the shop.
 
-Two measurements on one private PostgreSQL, tracing off (OTEL_SDK_DISABLED) on both sides:
+Four measurements; the first two on one private PostgreSQL, tracing off (OTEL_SDK_DISABLED):
 
 1. `GET /orders/{id}`, the shop against bench/floorshop (the same three statements and the same
    two calls, on FastAPI with raw asyncpg and aiohttp, no SQLAlchemy, httpx, middleware or

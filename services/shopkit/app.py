@@ -16,6 +16,7 @@ from shopkit.problems import install_problem_handlers
 from shopkit.scenarios import ERRORS, SLOW_DEPENDENCY, Scenarios, admin_router, injected_faults
 from shopkit.settings import ClientSettings, ServiceSettings
 from shopkit.telemetry import configure_logging, setup_telemetry
+from shopkit.trace_boundary import install_trust_boundary
 
 # Written once, in pyproject.toml; the chart's appVersion follows it (tests/unit).
 VERSION = version("tracing-shop")
@@ -62,6 +63,10 @@ def create_service_app(
             telemetry.shutdown()
 
     telemetry = setup_telemetry(name, VERSION)
+    if telemetry.tracer_provider is not None:
+        install_trust_boundary(
+            telemetry.tracer_provider, trusted=settings.trust_incoming_trace_context
+        )
     app = FastAPI(
         title=f"{name} service",
         description=description,

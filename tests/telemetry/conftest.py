@@ -28,3 +28,16 @@ def traced(backends: Telemetry, postgres: LocalPostgres, logs_dir: Path) -> Iter
     services.start_all()
     yield services
     services.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway_trusted(traced: Services, logs_dir: Path) -> Iterator[Services]:
+    """A second order service on the traced stack's inventory, pricing and database, set up as
+    behind a trusted gateway: it continues its callers' trace context."""
+    services = Services.on_free_ports(traced.database_url, ADMIN_TOKEN, logs_dir / "gateway")
+    services.ports = {**traced.ports, "order": services.ports["order"]}
+    services.env = dict(traced.env)
+    services.service_env = {"order": {"TRUST_INCOMING_TRACE_CONTEXT": "true"}}
+    services.start("order")
+    yield services
+    services.stop()

@@ -11,7 +11,8 @@ from fastapi import Depends, FastAPI, Request
 
 from order.clients import InventoryClient, PricingClient
 from order.fanout import FanOut, concurrently, one_after_another
-from order.orders import BATCHED_LINES, LINES_PER_ORDER, LineLoading, OrderPlacement
+from order.listing import BATCHED_LINES, LINES_PER_ORDER, LineLoading
+from order.placement import OrderPlacement
 from order.settings import OrderSettings
 from shopkit.scenarios import N_PLUS_ONE, SEQUENTIAL_FANOUT, ScenariosDep
 

@@ -1,5 +1,6 @@
 """Tables of the `orders` schema."""
 
+import enum
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -66,6 +67,17 @@ class OrderLine(Base):
     line_total: Mapped[Decimal] = mapped_column(MONEY)
 
 
+class ClaimState(enum.StrEnum):
+    """Where the placing saga of a claim stands (order/claims.py moves it along)."""
+
+    IN_PROGRESS = "in_progress"  # claimed: stock may be reserved, the order not yet stored
+    RELEASING = "releasing"  # failed: its stock is being given back, then the claim deleted
+    COMPLETED = "completed"  # the order is stored; the key replays it from now on
+
+
+_CLAIM_STATES = ", ".join(f"'{state}'" for state in ClaimState)
+
+
 class IdempotencyRecord(Base):
     """Binds an Idempotency-Key to one request body and, once placed, to its order.
 
@@ -81,16 +93,16 @@ class IdempotencyRecord(Base):
         Index(
             "ix_idempotency_records_unfinished_claimed_at",
             "claimed_at",
-            postgresql_where=text("state <> 'completed'"),
+            postgresql_where=text(f"state <> '{ClaimState.COMPLETED}'"),
         ),
     )
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     order_id: Mapped[uuid.UUID]
+    # A ClaimState, stored as its value (String, not Enum: the migrations own the type).
     state: Mapped[str] = mapped_column(
-        String(16),
-        CheckConstraint("state IN ('in_progress', 'releasing', 'completed')", name="state_known"),
+        String(16), CheckConstraint(f"state IN ({_CLAIM_STATES})", name="state_known")
     )
     # The OrderRequest as JSON; None only for claims made before the outbox existed.
     request: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -16,7 +16,7 @@ from shopkit.problems import install_problem_handlers
 from shopkit.scenarios import ERRORS, SLOW_DEPENDENCY, Scenarios, admin_router, injected_faults
 from shopkit.settings import ClientSettings, ServiceSettings
 from shopkit.telemetry import configure_logging, setup_telemetry
-from shopkit.trace_boundary import install_trust_boundary
+from shopkit.trace_boundary import server_telemetry
 
 # Written once, in pyproject.toml; the chart's appVersion follows it (tests/unit).
 VERSION = version("tracing-shop")
@@ -63,16 +63,13 @@ def create_service_app(
             telemetry.shutdown()
 
     telemetry = setup_telemetry(name, VERSION)
-    if telemetry.tracer_provider is not None:
-        install_trust_boundary(
-            telemetry.tracer_provider, trusted=settings.trust_incoming_trace_context
-        )
     app = FastAPI(
         title=f"{name} service",
         description=description,
         version=VERSION,
         lifespan=lifespan,
-        telemetry=telemetry.server,  # server spans and HTTP metrics
+        # Server spans and HTTP metrics, and where the service's traces begin.
+        telemetry=server_telemetry(telemetry, trusted=settings.trust_incoming_trace_context),
     )
     app.state.settings = settings
     scenarios = Scenarios(name, settings.scenarios)

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from shopkit.telemetry import setup_telemetry
-from shopkit.trace_boundary import install_trust_boundary
+from shopkit.trace_boundary import server_telemetry
 
 CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 CALLER_SPAN = "b7ad6b7169203331"
@@ -41,7 +41,12 @@ def global_propagator() -> Iterator[None]:
 
 
 async def call_through(
-    monkeypatch: pytest.MonkeyPatch, *, trusted: bool, ratio: str, headers: dict[str, str]
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    trusted: bool,
+    ratio: str,
+    headers: dict[str, str],
+    path: str = "/call",
 ) -> tuple[list[ReadableSpan], httpx.Headers]:
     """One request with `headers` to a service that calls a downstream one: the spans it
     recorded and the headers the downstream service received."""
@@ -52,7 +57,6 @@ async def call_through(
         "test", "0", span_exporter=spans, metric_reader=InMemoryMetricReader()
     )
     assert telemetry.tracer_provider is not None
-    install_trust_boundary(telemetry.tracer_provider, trusted=trusted)
 
     downstream = FastAPI(telemetry={"tracing": False, "metrics": False})
 
@@ -60,7 +64,7 @@ async def call_through(
     async def received(request: Request) -> dict[str, str]:
         return dict(request.headers)
 
-    service = FastAPI(telemetry=telemetry.server)
+    service = FastAPI(telemetry=server_telemetry(telemetry, trusted=trusted))
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=downstream))
     telemetry.instrument_client(client)
 
@@ -73,7 +77,7 @@ async def call_through(
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=service), base_url="http://service"
     ) as caller:
-        response = await caller.get("/call", headers=headers)
+        response = await caller.get(path, headers=headers)
     assert response.status_code == 200
     await client.aclose()
     telemetry.tracer_provider.force_flush()
@@ -167,3 +171,18 @@ async def test_a_trusted_caller_continues_its_trace_and_its_sampling_decision(
     assert server.parent is not None
     assert format(server.parent.span_id, "016x") == CALLER_SPAN
     assert list(server.links) == []
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+async def test_server_spans_carry_no_query_string(
+    monkeypatch: pytest.MonkeyPatch, trusted: bool
+) -> None:
+    spans, _ = await call_through(
+        monkeypatch, trusted=trusted, ratio="1.0", headers={}, path="/call?customer_id=alice-42"
+    )
+
+    server = server_span(spans)
+    assert server.attributes is not None
+    assert server.attributes["url.path"] == "/call"
+    assert "url.query" not in server.attributes
+    assert not any("alice-42" in str(s.attributes) for s in spans)

@@ -35,6 +35,7 @@ def order_placement(app: FastAPI, fan_out: FanOut = concurrently) -> OrderPlacem
         inventory=inventory_client(app),
         pricing=pricing_client(app),
         claim_ttl_seconds=settings.idempotency_claim_ttl_seconds,
+        pseudonym_key=settings.customer_pseudonym_key.get_secret_value().encode(),
         fan_out=fan_out,
     )
 

@@ -23,6 +23,7 @@ from order.claims import Claim, ClaimTakenOver, IdempotencyKeyInProgress, Idempo
 from order.clients import InventoryClient, PricingClient
 from order.fanout import FanOut, concurrently
 from order.models import ClaimState, Order, OrderLine
+from order.pseudonyms import customer_pseudonym
 from order.schemas import OrderRequest
 from pricing.contract import Quote, UnknownSkus
 from shopkit.db import Database
@@ -58,6 +59,8 @@ class OrderPlacement:
     pricing: PricingClient
     # The lease of a claim: an unfinished claim older than this may be taken over.
     claim_ttl_seconds: float
+    # Spans carry a keyed pseudonym of the customer, not the id (order/pseudonyms.py).
+    pseudonym_key: bytes
     fan_out: FanOut = concurrently
 
     async def place(self, key: str, request: OrderRequest) -> tuple[Order, bool]:
@@ -66,7 +69,7 @@ class OrderPlacement:
         with tracer.start_as_current_span(
             "place-order",
             attributes={
-                "customer.id": request.customer_id,
+                "customer.pseudonym": customer_pseudonym(self.pseudonym_key, request.customer_id),
                 "order.item_count": len(request.items),
             },
         ) as span:

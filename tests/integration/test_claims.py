@@ -30,6 +30,7 @@ async def placing(database: Database) -> AsyncIterator[OrderPlacement]:
             inventory=InventoryClient("inventory", "http://127.0.0.1:9", http, settings),
             pricing=PricingClient("pricing", "http://127.0.0.1:9", http, settings),
             claim_ttl_seconds=30,
+            pseudonym_key=settings.customer_pseudonym_key.get_secret_value().encode(),
         )
 
 

@@ -9,6 +9,7 @@ from devtools.stack.postgres import LocalPostgres
 from devtools.stack.services import Services
 from devtools.stack.telemetry import Telemetry
 from tests.support.shop import ADMIN_TOKEN, seed_database
+from tests.support.telemetry import PSEUDONYM_KEY
 
 TELEMETRY_ENV = {
     "OTEL_EXPORTER_OTLP_INSECURE": "true",
@@ -16,6 +17,7 @@ TELEMETRY_ENV = {
     # stack and the chart use (devtools.stack.telemetry), which test_traces.py holds to.
     "OTEL_BSP_SCHEDULE_DELAY": "500",
     "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=test",
+    "CUSTOMER_PSEUDONYM_KEY": PSEUDONYM_KEY,
 }
 
 

@@ -115,6 +115,10 @@ rendered there, which is never applied. Takes (dict "ctx" $ "secret" name "key" 
 {{- end }}
 {{- end }}
 
+{{- define "shop.customerPseudonymKeySecretName" -}}
+{{- .Values.customerPseudonymKey.existingSecret | default (include "shop.componentName" (dict "ctx" . "component" "customer-pseudonym-key")) }}
+{{- end }}
+
 {{- define "shop.adminTokenSecretName" -}}
 {{- .Values.adminToken.existingSecret | default (include "shop.componentName" (dict "ctx" . "component" "admin-token")) }}
 {{- end }}

@@ -4,7 +4,7 @@ import base64
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy import Select, literal, select, tuple_
@@ -90,9 +90,18 @@ def encode_cursor(created_at: datetime, order_id: uuid.UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The position a cursor holds, as a UTC instant and an order id; InvalidCursor otherwise.
+
+    Anything a client can send is checked here: a well-formed time the database driver cannot
+    convert (`0001-01-01T00:00:00+14:00` is before year 1 in UTC) would otherwise fail in the
+    driver and be reported as "database unavailable", a fake outage on every such request.
+    """
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, order_id = json.loads(raw)
-        return datetime.fromisoformat(created_at), uuid.UUID(order_id)
-    except (ValueError, TypeError) as exc:
+        moment = datetime.fromisoformat(created_at)
+        if moment.tzinfo is None:
+            raise ValueError("a cursor's time carries its offset")
+        return moment.astimezone(UTC), uuid.UUID(order_id)
+    except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidCursor from exc

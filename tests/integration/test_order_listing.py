@@ -1,5 +1,7 @@
 """Keyset pagination of the order list, on the order schema."""
 
+import base64
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -60,7 +62,29 @@ async def test_pages_cover_every_order_once_newest_first(session: AsyncSession) 
     assert seen == expected
 
 
-@pytest.mark.parametrize("cursor", ["", "not-base64!", "WyJ4Il0", "bnVsbA"])
+def forged(created_at: str) -> str:
+    """A cursor as the API writes one, around a time of the forger's choosing."""
+    raw = json.dumps([created_at, str(uuid.uuid4())]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+FORGED = [
+    "",
+    "not-base64!",
+    "WyJ4Il0",
+    "bnVsbA",
+    # Well-formed times out of the driver's range once in UTC, and one without its offset.
+    forged("0001-01-01T00:00:00+14:00"),
+    forged("9999-12-31T23:59:59-14:00"),
+    forged("2026-01-01T00:00:00"),
+]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    FORGED,
+    ids=["empty", "not-base64", "one-value", "null", "before-year-1", "after-9999", "no-offset"],
+)
 def test_a_forged_cursor_is_refused(cursor: str) -> None:
     with pytest.raises(listing.InvalidCursor):
         listing.decode_cursor(cursor)

@@ -22,7 +22,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shopkit.db import service_metadata
 
-MONEY = Numeric(12, 2)
+# Every total an order can reach: MAX_UNITS_PER_ORDER (100) units at pricing's MAX_UNIT_PRICE
+# (10 digits before the point) is 12 digits before the point. Numeric(12, 2), the width of a
+# price, overflowed on such totals: a 500 on every retry of an order pricing had accepted.
+# tests/unit/test_order_limits.py fails when a cap or a price bound outgrows these columns.
+MONEY = Numeric(14, 2)
 
 
 class Base(DeclarativeBase):

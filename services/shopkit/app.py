@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 
 from shopkit import health
+from shopkit.access_log import strip_query_strings
 from shopkit.db import Database, create_engine
 from shopkit.http import create_http_client
 from shopkit.limits import BodySizeLimit
@@ -39,6 +40,7 @@ def create_service_app(
     routes) follow from its name (shopkit/scenarios.py).
     """
     configure_logging(settings.log_level)
+    strip_query_strings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -66,7 +66,9 @@ class TrustBoundary(TextMapPropagator):
         base = trace.set_span_in_context(trace.INVALID_SPAN, context)
         base = baggage.clear(base)
         if span_context.is_valid:
-            base = otel_context.set_value(_CALLER, span_context, base)
+            # The ids alone: the link must not carry the caller's tracestate on to our backends.
+            linked = trace.SpanContext(span_context.trace_id, span_context.span_id, is_remote=True)
+            base = otel_context.set_value(_CALLER, linked, base)
         return base
 
     def inject(

@@ -32,7 +32,9 @@ def traced(backends: Telemetry, postgres: LocalPostgres, logs_dir: Path) -> Iter
     services.stop()
 
 
-@pytest.fixture(scope="session")
+# Per module: a second order instance recovers claims on the same database; other modules
+# count and draw the order service's traces without it.
+@pytest.fixture(scope="module")
 def gateway_trusted(traced: Services, logs_dir: Path) -> Iterator[Services]:
     """A second order service on the traced stack's inventory, pricing and database, set up as
     behind a trusted gateway: it continues its callers' trace context."""

@@ -112,6 +112,7 @@ async def test_an_untrusted_callers_unsampled_request_is_traced_in_a_new_trace_l
     assert ours != CALLER_TRACE
     assert server.parent is None
     [link] = server.links
+    assert link.context.trace_state == {}  # the caller's tracestate goes nowhere, not even here
     assert (format(link.context.trace_id, "032x"), format(link.context.span_id, "016x")) == (
         CALLER_TRACE,
         CALLER_SPAN,

@@ -36,17 +36,10 @@ from sqlalchemy import create_engine, delete, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from order.models import IdempotencyRecord, Order
-from order.orders import (
-    CLAIM_KEY,
-    ORDER_WITH_LINES,
-    PERSIST_ORDER,
-    Claim,
-    claim_parameters,
-    order_detail,
-    order_from_quote,
-    persist_parameters,
-)
+from order.claims import CLAIM_KEY, PERSIST_ORDER, Claim, claim_parameters, persist_parameters
+from order.models import ClaimState, IdempotencyRecord, Order
+from order.placement import order_from_quote
+from order.reading import ORDER_WITH_LINES, order_detail
 from order.schemas import OrderOut, OrderRequest
 from order.settings import OrderSettings
 from pricing.contract import Quote
@@ -130,7 +123,8 @@ def create_app() -> Flask:
                 with autocommit.connect() as connection:
                     connection.execute(
                         delete(IdempotencyRecord).where(
-                            IdempotencyRecord.key == key, IdempotencyRecord.state == "in_progress"
+                            IdempotencyRecord.key == key,
+                            IdempotencyRecord.state == ClaimState.IN_PROGRESS,
                         )
                     )
             return _problem(503, "a dependency failed")
@@ -169,7 +163,7 @@ def _claim(
             return claimed
         with sessions() as session, session.begin():
             record = session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == key))
-            if record is None or record.state != "completed":
+            if record is None or record.state != ClaimState.COMPLETED:
                 return None
             return session.scalar(
                 select(Order).where(Order.id == record.order_id).options(selectinload(Order.lines))

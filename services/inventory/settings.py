@@ -2,4 +2,6 @@ from shopkit.settings import ServiceSettings
 
 
 class InventorySettings(ServiceSettings):
-    """Inventory needs nothing beyond the shared settings (yet)."""
+    # Its only caller is the order service, which drew the boundary already: one order is one
+    # trace across the three services.
+    trust_incoming_trace_context: bool = True

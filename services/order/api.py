@@ -1,4 +1,5 @@
-"""HTTP routes of the order service: parse, call orders.py, map the result."""
+"""HTTP routes of the order service: parse, call the use case (placement, reading, listing),
+map the result."""
 
 import uuid
 from typing import Annotated
@@ -6,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 
 from inventory.contract import OutOfStock, ReservationConflict
-from order import orders
+from order import listing, reading
+from order.claims import IdempotencyKeyInProgress, IdempotencyKeyReused
 from order.deps import FanOutDep, InventoryDep, LineLoadingDep, PlacementDep, PricingDep
 from order.schemas import CustomerId, OrderDetail, OrderOut, OrderPage, OrderRequest
 from pricing.contract import UnknownSkus
@@ -62,14 +64,14 @@ async def place_order(
             str(exc),
             errors=[error.model_dump(by_alias=True) for error in exc.errors],
         ) from exc
-    except orders.IdempotencyKeyReused as exc:
+    except IdempotencyKeyReused as exc:
         raise Problem(
             422,
             "idempotency-key-reused",
             "Idempotency-Key reused",
             "this Idempotency-Key was used for a different request body",
         ) from exc
-    except orders.IdempotencyKeyInProgress as exc:
+    except IdempotencyKeyInProgress as exc:
         raise Problem(
             409,
             "idempotency-key-in-progress",
@@ -95,7 +97,7 @@ async def get_order(
     pricing: PricingDep,
     fan_out: FanOutDep,
 ) -> OrderDetail:
-    detail = await orders.get_order_detail(database, inventory, pricing, order_id, fan_out)
+    detail = await reading.get_order_detail(database, inventory, pricing, order_id, fan_out)
     if detail is None:
         raise Problem(404, "unknown-order", "Unknown order", f"no order {order_id}")
     return detail
@@ -110,8 +112,8 @@ async def list_orders(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OrderPage:
     try:
-        page, next_cursor = await orders.list_orders(session, customer_id, limit, cursor, lines)
-    except orders.InvalidCursor as exc:
+        page, next_cursor = await listing.list_orders(session, customer_id, limit, cursor, lines)
+    except listing.InvalidCursor as exc:
         raise Problem(
             422,
             "invalid-cursor",

@@ -11,7 +11,8 @@ from fastapi import Depends, FastAPI, Request
 
 from order.clients import InventoryClient, PricingClient
 from order.fanout import FanOut, concurrently, one_after_another
-from order.orders import BATCHED_LINES, LINES_PER_ORDER, LineLoading, OrderPlacement
+from order.listing import BATCHED_LINES, LINES_PER_ORDER, LineLoading
+from order.placement import OrderPlacement
 from order.settings import OrderSettings
 from shopkit.scenarios import N_PLUS_ONE, SEQUENTIAL_FANOUT, ScenariosDep
 
@@ -34,6 +35,7 @@ def order_placement(app: FastAPI, fan_out: FanOut = concurrently) -> OrderPlacem
         inventory=inventory_client(app),
         pricing=pricing_client(app),
         claim_ttl_seconds=settings.idempotency_claim_ttl_seconds,
+        pseudonym_key=settings.customer_pseudonym_key.get_secret_value().encode(),
         fan_out=fan_out,
     )
 

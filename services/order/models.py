@@ -1,5 +1,6 @@
 """Tables of the `orders` schema."""
 
+import enum
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -21,7 +22,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shopkit.db import service_metadata
 
-MONEY = Numeric(12, 2)
+# Every total an order can reach: MAX_UNITS_PER_ORDER (100) units at pricing's MAX_UNIT_PRICE
+# (10 digits before the point) is 12 digits before the point. Numeric(12, 2), the width of a
+# price, overflowed on such totals: a 500 on every retry of an order pricing had accepted.
+# tests/unit/test_order_limits.py fails when a cap or a price bound outgrows these columns.
+MONEY = Numeric(14, 2)
 
 
 class Base(DeclarativeBase):
@@ -66,6 +71,17 @@ class OrderLine(Base):
     line_total: Mapped[Decimal] = mapped_column(MONEY)
 
 
+class ClaimState(enum.StrEnum):
+    """Where the placing saga of a claim stands (order/claims.py moves it along)."""
+
+    IN_PROGRESS = "in_progress"  # claimed: stock may be reserved, the order not yet stored
+    RELEASING = "releasing"  # failed: its stock is being given back, then the claim deleted
+    COMPLETED = "completed"  # the order is stored; the key replays it from now on
+
+
+_CLAIM_STATES = ", ".join(f"'{state}'" for state in ClaimState)
+
+
 class IdempotencyRecord(Base):
     """Binds an Idempotency-Key to one request body and, once placed, to its order.
 
@@ -81,16 +97,16 @@ class IdempotencyRecord(Base):
         Index(
             "ix_idempotency_records_unfinished_claimed_at",
             "claimed_at",
-            postgresql_where=text("state <> 'completed'"),
+            postgresql_where=text(f"state <> '{ClaimState.COMPLETED}'"),
         ),
     )
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     order_id: Mapped[uuid.UUID]
+    # A ClaimState, stored as its value (String, not Enum: the migrations own the type).
     state: Mapped[str] = mapped_column(
-        String(16),
-        CheckConstraint("state IN ('in_progress', 'releasing', 'completed')", name="state_known"),
+        String(16), CheckConstraint(f"state IN ({_CLAIM_STATES})", name="state_known")
     )
     # The OrderRequest as JSON; None only for claims made before the outbox existed.
     request: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

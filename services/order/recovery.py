@@ -21,18 +21,16 @@ import logging
 import random
 import time
 from collections.abc import Iterable
-from datetime import timedelta
-from typing import Any
 
 from fastapi import FastAPI
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
-from sqlalchemy import Row, func, select, update
 
-from order import orders
+from order import claims
+from order.claims import ClaimTakenOver, UnfinishedClaim
 from order.deps import order_placement
-from order.models import IdempotencyRecord
-from order.orders import OrderPlacement
+from order.models import ClaimState
+from order.placement import OrderPlacement, count_placed
 from order.schemas import OrderRequest
 from order.settings import OrderSettings
 
@@ -51,7 +49,6 @@ expired = meter.create_counter(
     description="Reservations of unfinished orders released by recovery after their lease",
 )
 
-UNFINISHED = IdempotencyRecord.state != "completed"
 CONCURRENCY = 8
 
 
@@ -78,85 +75,52 @@ async def recover_claims(placement: OrderPlacement, batch: int) -> int:
     """One pass: take over up to `batch` claims past their lease and finish each one with
     the placement's steps. Returns how many were taken over.
     """
-    lease_seconds = placement.claim_ttl_seconds
-    async with placement.database.transaction() as connection:
-        stale = (
-            select(IdempotencyRecord.key)
-            .where(UNFINISHED)
-            .where(IdempotencyRecord.claimed_at < func.now() - timedelta(seconds=lease_seconds))
-            .order_by(IdempotencyRecord.claimed_at)
-            .limit(batch)
-            .with_for_update(skip_locked=True)
-        )
-        taken = (
-            await connection.execute(
-                update(IdempotencyRecord)
-                .where(IdempotencyRecord.key.in_(stale.scalar_subquery()))
-                .values(claimed_at=func.now(), attempt=IdempotencyRecord.attempt + 1)
-                .returning(
-                    IdempotencyRecord.key,
-                    IdempotencyRecord.order_id,
-                    IdempotencyRecord.attempt,
-                    IdempotencyRecord.state,
-                    IdempotencyRecord.request,
-                    func.extract("epoch", func.now() - IdempotencyRecord.created_at),
-                )
-            )
-        ).all()
-        age = await connection.scalar(
-            select(
-                func.extract("epoch", func.now() - func.min(IdempotencyRecord.created_at))
-            ).where(UNFINISHED)
-        )
-        oldest.seconds = float(age or 0)  # NULL: nothing unfinished
+    taken, oldest.seconds = await claims.take_over_unfinished(
+        placement.database, placement.claim_ttl_seconds, batch
+    )
 
     # Concurrently, so a batch finishes within about one claim's calls (the bound counts on
     # it), but at most CONCURRENCY at once, leaving the pool to the requests.
     slots = asyncio.Semaphore(CONCURRENCY)
 
-    async def recover(row: Row[Any]) -> None:
+    async def recover(unfinished: UnfinishedClaim) -> None:
         async with slots:
-            await _recover(placement, row)
+            await _recover(placement, unfinished)
 
-    await asyncio.gather(*(recover(row) for row in taken))
+    await asyncio.gather(*(recover(unfinished) for unfinished in taken))
     return len(taken)
 
 
-async def _recover(placement: OrderPlacement, row: Row[Any]) -> None:
-    key, order_id, attempt, state, request, age = row
-    claim = orders.Claim(key, order_id, attempt)
+async def _recover(placement: OrderPlacement, unfinished: UnfinishedClaim) -> None:
+    claim = unfinished.claim
     with tracer.start_as_current_span(
         "recover-order",
         attributes={
-            "order.id": str(order_id),
-            "recovery.attempt": attempt,
-            "recovery.claim_state": state,
-            "recovery.claim_age_s": round(float(age), 3),
+            "order.id": str(claim.order_id),
+            "recovery.attempt": claim.attempt,
+            "recovery.claim_state": unfinished.state.value,
+            "recovery.claim_age_s": round(unfinished.age_seconds, 3),
         },
     ) as span:
-        outcome = await _forward_or_back(placement, claim, state, request)
+        outcome = await _forward_or_back(placement, unfinished)
         span.set_attribute("recovery.outcome", outcome)
         if outcome == "failed":
             span.set_status(trace.StatusCode.ERROR)
         recoveries.add(1, {"outcome": outcome})
-        log.info("recovered order %s (attempt %d): %s", order_id, attempt, outcome)
+        log.info("recovered order %s (attempt %d): %s", claim.order_id, claim.attempt, outcome)
 
 
-async def _forward_or_back(
-    placement: OrderPlacement,
-    claim: orders.Claim,
-    state: str,
-    request: dict[str, Any] | None,
-) -> str:
-    if state == "in_progress" and request is not None:
+async def _forward_or_back(placement: OrderPlacement, unfinished: UnfinishedClaim) -> str:
+    claim, state, request = unfinished.claim, unfinished.state, unfinished.request
+    if state == ClaimState.IN_PROGRESS and request is not None:
         try:
             order_request = OrderRequest.model_validate(request)
             # The request's own steps forward; its calls both end before the release below.
             quote, reserved = await placement.quote_and_reserve(claim, order_request)
             order = await placement.store(claim, order_request, quote, reserved)
-            orders.count_placed(order)
+            count_placed(order)
             return "completed"
-        except orders.ClaimTakenOver:
+        except ClaimTakenOver:
             return "superseded"
         except Exception as exc:
             # Out of stock, a tombstoned reservation, a dependency down: give the stock back.

@@ -5,9 +5,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from shopkit.types import LineItems, StrictModel
+from shopkit.types import LineItem, LineItems, StrictModel
 
 CustomerId = Annotated[
     str,
@@ -16,9 +16,23 @@ CustomerId = Annotated[
 ]
 
 
+# The most units one order takes, over all its lines (each line is also 1-10,000 units, the
+# bound inventory and pricing accept). It caps what one request can hold: a seeded product's
+# 1,000 units take ten orders to empty, not one, and the largest total an order can reach
+# (order/models.py's money columns hold it) follows from it.
+MAX_UNITS_PER_ORDER = 100
+
+
+def _within_units_cap(items: list[LineItem]) -> list[LineItem]:
+    units = sum(item.quantity for item in items)
+    if units > MAX_UNITS_PER_ORDER:
+        raise ValueError(f"{units} units: an order takes at most {MAX_UNITS_PER_ORDER}")
+    return items
+
+
 class OrderRequest(StrictModel):
     customer_id: CustomerId
-    items: LineItems
+    items: Annotated[LineItems, AfterValidator(_within_units_cap)]
 
 
 class OrderLineOut(BaseModel):

@@ -1,4 +1,6 @@
-from pydantic import Field
+import secrets
+
+from pydantic import Field, SecretStr
 
 from shopkit.settings import ClientSettings, ServiceSettings
 
@@ -14,3 +16,9 @@ class OrderSettings(ServiceSettings, ClientSettings):
     # How often each order instance looks for claims past their lease (jittered +-50%).
     recovery_interval_seconds: float = Field(default=5.0, gt=0)
     recovery_batch: int = Field(default=50, ge=1)
+    # The key of the customer pseudonyms in telemetry (order/pseudonyms.py). Every instance
+    # must share it for a customer's traces to share one pseudonym; without it, each process
+    # draws its own at start-up, so pseudonyms change with every restart.
+    customer_pseudonym_key: SecretStr = Field(
+        default_factory=lambda: SecretStr(secrets.token_hex(32)), min_length=32
+    )

@@ -21,10 +21,14 @@ def _no_float(value: Any) -> Any:
     return value
 
 
+# The largest unit price pricing takes and stores (12 digits, 2 after the point: its money
+# columns are Numeric(12, 2)); its callers size what they store by it.
+MAX_UNIT_PRICE = Decimal("9999999999.99")
+
 MoneyIn = Annotated[
     Decimal,
     BeforeValidator(_no_float),
-    Field(gt=0, max_digits=12, decimal_places=2, examples=["12.50"]),
+    Field(gt=0, le=MAX_UNIT_PRICE, max_digits=12, decimal_places=2, examples=["12.50"]),
 ]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), Field(examples=["EUR"])]
 

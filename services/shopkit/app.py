@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 
 from shopkit import health
+from shopkit.access_log import strip_query_strings
 from shopkit.db import Database, create_engine
 from shopkit.http import create_http_client
 from shopkit.limits import BodySizeLimit
@@ -16,6 +17,7 @@ from shopkit.problems import install_problem_handlers
 from shopkit.scenarios import ERRORS, SLOW_DEPENDENCY, Scenarios, admin_router, injected_faults
 from shopkit.settings import ClientSettings, ServiceSettings
 from shopkit.telemetry import configure_logging, setup_telemetry
+from shopkit.trace_boundary import server_telemetry
 
 # Written once, in pyproject.toml; the chart's appVersion follows it (tests/unit).
 VERSION = version("tracing-shop")
@@ -38,6 +40,7 @@ def create_service_app(
     routes) follow from its name (shopkit/scenarios.py).
     """
     configure_logging(settings.log_level)
+    strip_query_strings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,7 +70,8 @@ def create_service_app(
         description=description,
         version=VERSION,
         lifespan=lifespan,
-        telemetry=telemetry.server,  # server spans and HTTP metrics
+        # Server spans and HTTP metrics, and where the service's traces begin.
+        telemetry=server_telemetry(telemetry, trusted=settings.trust_incoming_trace_context),
     )
     app.state.settings = settings
     scenarios = Scenarios(name, settings.scenarios)

@@ -44,6 +44,9 @@ def create_engine(settings: ServiceSettings, application_name: str) -> AsyncEngi
         # (below). A connection that dies silently fails its one request, and SQLAlchemy
         # then replaces every older connection of the pool (optimistic disconnect handling).
         pool_pre_ping=False,
+        # An error's message (logged, and recorded on spans as the exception) shows the
+        # statement, never its values: those hold customer ids and request bodies.
+        hide_parameters=True,
         connect_args={
             "timeout": settings.db_connect_timeout_seconds,
             "server_settings": {

@@ -33,6 +33,12 @@ class ServiceSettings(BaseSettings):
         default_factory=dict
     )
 
+    # Whether a caller's W3C trace context (traceparent, tracestate, baggage) is ours to continue.
+    # Off for a public API: its callers get a new trace that links to theirs (shopkit/
+    # trace_boundary.py). On behind a gateway that already starts traces of its own, and for
+    # the services whose only caller is one of ours.
+    trust_incoming_trace_context: bool = False
+
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_level: str = "INFO"
 

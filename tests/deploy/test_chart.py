@@ -1,6 +1,7 @@
 """The rendered Helm chart, checked for what the validators cannot see: the configs it ships
 are the repository's own files, byte for byte, and every image is pinned."""
 
+import base64
 import json
 import subprocess
 from pathlib import Path
@@ -166,6 +167,56 @@ def test_a_scenario_the_service_does_not_support_is_refused_by_name() -> None:
         render("--set", "services.order.scenarios.errors.enabled=true")
     message = refused.value.stderr
     assert "at '/services/order/scenarios': additional properties 'errors' not allowed" in message
+
+
+def service_container(manifests: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    [deployment] = [
+        m
+        for m in manifests
+        if m["kind"] == "Deployment" and m["metadata"]["name"] == f"shop-{name}"
+    ]
+    [container] = _pod(deployment)["containers"]
+    return container
+
+
+def test_only_the_order_service_draws_a_trust_boundary_for_trace_context(
+    manifests: list[dict[str, Any]],
+) -> None:
+    trusted = {
+        name: config_map(manifests, f"shop-{name}")["TRUST_INCOMING_TRACE_CONTEXT"]
+        for name in ("order", "inventory", "pricing")
+    }
+    assert trusted == {"order": "false", "inventory": "true", "pricing": "true"}
+    behind_a_gateway = render("--set", "services.order.trustIncomingTraceContext=true")
+    assert config_map(behind_a_gateway, "shop-order")["TRUST_INCOMING_TRACE_CONTEXT"] == "true"
+
+
+def test_no_access_log_and_the_pseudonym_key_only_where_customers_are(
+    manifests: list[dict[str, Any]],
+) -> None:
+    for name in ("order", "inventory", "pricing"):
+        container = service_container(manifests, name)
+        # The access log would write every query string (customer ids) in clear.
+        assert "--no-access-log" in container["command"], name
+        keys = [e for e in container["env"] if e["name"] == "CUSTOMER_PSEUDONYM_KEY"]
+        assert len(keys) == (1 if name == "order" else 0), name
+    [key] = [
+        e
+        for e in service_container(manifests, "order")["env"]
+        if e["name"] == "CUSTOMER_PSEUDONYM_KEY"
+    ]
+    reference = key["valueFrom"]["secretKeyRef"]
+    [secret] = [
+        m for m in manifests if m["kind"] == "Secret" and m["metadata"]["name"] == reference["name"]
+    ]
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert len(base64.b64decode(secret["data"][reference["key"]])) >= 32
+    own = render("--set", "customerPseudonymKey.existingSecret=my-key")
+    [key] = [
+        e for e in service_container(own, "order")["env"] if e["name"] == "CUSTOMER_PSEUDONYM_KEY"
+    ]
+    assert key["valueFrom"]["secretKeyRef"]["name"] == "my-key"
+    assert not [m for m in own if m["metadata"]["name"] == reference["name"]]
 
 
 def _pod_annotations(manifest: dict[str, Any]) -> dict[str, str]:

@@ -231,3 +231,36 @@ async def test_no_access_log_keeps_the_access_log_off(
     log = (services.logs / "order.log").read_text()
     assert "Application startup complete" in log  # the right file, and uvicorn's own lines
     assert marker not in log
+
+
+async def test_the_largest_order_pricing_can_price_is_stored(
+    order_api: httpx.AsyncClient, services: Services, inventory_api: httpx.AsyncClient
+) -> None:
+    # The dearest price pricing takes, at the most units an order takes (README, "The API").
+    sku = new_product(services, stock=150, price="9999999999.99")
+    body = {"customer_id": "whale", "items": [{"sku": sku, "quantity": 100}]}
+
+    response = await order_api.post("/orders", json=body, headers=idempotency_key())
+
+    assert response.status_code == 201, response.text
+    assert response.json()["total"] == "999999999999.00"
+    stored = await order_api.get(f"/orders/{response.json()['id']}")
+    assert stored.json()["total"] == "999999999999.00"
+    assert (await inventory_api.get(f"/stock/{sku}")).json()["available"] == 50
+
+
+async def test_an_order_over_the_units_cap_is_refused_before_anything_is_held(
+    order_api: httpx.AsyncClient, services: Services, inventory_api: httpx.AsyncClient
+) -> None:
+    skus = [new_product(services, stock=1_000) for _ in range(2)]
+    body = {
+        "customer_id": "drainer",
+        "items": [{"sku": skus[0], "quantity": 60}, {"sku": skus[1], "quantity": 41}],
+    }
+
+    response = await order_api.post("/orders", json=body, headers=idempotency_key())
+
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["items"]
+    for sku in skus:
+        assert (await inventory_api.get(f"/stock/{sku}")).json()["available"] == 1_000

@@ -32,6 +32,7 @@ VALUES = pytest.mark.parametrize(
 LEFT_BEHIND = {
     ("Secret", "shop-postgres"),
     ("Secret", "shop-admin-token"),
+    ("Secret", "shop-customer-pseudonym-key"),
     ("Secret", "shop-grafana"),
     ("PersistentVolumeClaim", "data-shop-postgres-0"),
 }
@@ -91,7 +92,12 @@ def test_install_test_upgrade_uninstall(
     assert re.search(r"Phase:\s+Succeeded", tested.stdout), tested.stdout
 
     generated = secrets(cluster, namespace)
-    assert set(generated) >= {"shop-postgres", "shop-admin-token", "shop-grafana"}
+    assert set(generated) >= {
+        "shop-postgres",
+        "shop-admin-token",
+        "shop-customer-pseudonym-key",
+        "shop-grafana",
+    }
     with JobWatch(cluster, namespace) as upgrade:
         helm.upgrade(*values, "--set", "seed.products=7")
 

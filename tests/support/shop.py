@@ -32,11 +32,16 @@ def new_product(services: Services, stock: int = 100, price: str = "10.00") -> s
 
 
 def place_order(
-    services: Services, items: list[dict[str, object]], customer: str = "tracer"
+    services: Services,
+    items: list[dict[str, object]],
+    customer: str = "tracer",
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     with httpx.Client(base_url=services.order_url, timeout=30) as client:
         return client.post(
-            "/orders", json={"customer_id": customer, "items": items}, headers=idempotency_key()
+            "/orders",
+            json={"customer_id": customer, "items": items},
+            headers={**idempotency_key(), **(headers or {})},
         )
 
 

@@ -1,5 +1,6 @@
 """Reading back what the services exported: traces from Jaeger, metrics from Prometheus."""
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -7,10 +8,19 @@ import httpx
 
 from devtools.stack.processes import wait_for
 from devtools.stack.telemetry import Telemetry
+from order.pseudonyms import customer_pseudonym
 from shopctl.migrations import SERVICES as SERVICE_NAMES
 
 # The services as their telemetry names them (OTEL_SERVICE_NAME).
 SERVICES = {f"{name}-service" for name in SERVICE_NAMES}
+# The key of the customer pseudonyms in the tests' traces (CUSTOMER_PSEUDONYM_KEY).
+PSEUDONYM_KEY = "test-customer-pseudonym-key-0123456789"
+
+
+def customer_tag(customer: str) -> str:
+    """Jaeger's `tags` search for the traces of one customer: by its pseudonym, as an operator
+    holding the key finds them (order/pseudonyms.py)."""
+    return json.dumps({"customer.pseudonym": customer_pseudonym(PSEUDONYM_KEY.encode(), customer)})
 
 
 def jaeger(telemetry: Telemetry, path: str, **params: str) -> Any:

@@ -9,6 +9,7 @@ from devtools.stack.postgres import LocalPostgres
 from devtools.stack.services import Services
 from devtools.stack.telemetry import Telemetry
 from tests.support.shop import ADMIN_TOKEN, seed_database
+from tests.support.telemetry import PSEUDONYM_KEY
 
 TELEMETRY_ENV = {
     "OTEL_EXPORTER_OTLP_INSECURE": "true",
@@ -16,6 +17,7 @@ TELEMETRY_ENV = {
     # stack and the chart use (devtools.stack.telemetry), which test_traces.py holds to.
     "OTEL_BSP_SCHEDULE_DELAY": "500",
     "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=test",
+    "CUSTOMER_PSEUDONYM_KEY": PSEUDONYM_KEY,
 }
 
 
@@ -26,5 +28,20 @@ def traced(backends: Telemetry, postgres: LocalPostgres, logs_dir: Path) -> Iter
     services = Services.on_free_ports(database_url, ADMIN_TOKEN, logs_dir / "telemetry")
     services.env = {**backends.service_env(), **TELEMETRY_ENV}
     services.start_all()
+    yield services
+    services.stop()
+
+
+# Per module: a second order instance recovers claims on the same database; other modules
+# count and draw the order service's traces without it.
+@pytest.fixture(scope="module")
+def gateway_trusted(traced: Services, logs_dir: Path) -> Iterator[Services]:
+    """A second order service on the traced stack's inventory, pricing and database, set up as
+    behind a trusted gateway: it continues its callers' trace context."""
+    services = Services.on_free_ports(traced.database_url, ADMIN_TOKEN, logs_dir / "gateway")
+    services.ports = {**traced.ports, "order": services.ports["order"]}
+    services.env = dict(traced.env)
+    services.service_env = {"order": {"TRUST_INCOMING_TRACE_CONTEXT": "true"}}
+    services.start("order")
     yield services
     services.stop()

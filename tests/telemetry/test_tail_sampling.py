@@ -1,7 +1,6 @@
 """Tail sampling in the Collector keeps every failed and every slow trace, and a share of
 the rest; span metrics still count every request."""
 
-import json
 import uuid
 from collections.abc import Iterator
 
@@ -12,6 +11,7 @@ from devtools.stack.processes import wait_for
 from devtools.stack.services import Services
 from devtools.stack.telemetry import Telemetry
 from tests.support.shop import ADMIN, new_product, place_order
+from tests.support.telemetry import customer_tag
 
 PERCENTAGE = 20
 NORMAL, FAILING, SLOW = 100, 10, 10
@@ -43,7 +43,7 @@ def traces_of(telemetry: Telemetry, customer: str) -> int:
         f"{telemetry.jaeger_url}/api/traces",
         params={
             "service": "order-service",
-            "tags": json.dumps({"customer.id": customer}),
+            "tags": customer_tag(customer),
             "limit": "1000",
         },
         timeout=30,

@@ -2,7 +2,6 @@
 waterfalls, loaded in headless Chromium and checked by what it draws (the screenshot is kept in
 .run/artifacts/ for a person to look at); and `traces show` drawing them in a terminal."""
 
-import json
 import re
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from devtools.stack.versions import REPO
 from devtools.traces import htmlreport
 from tests.support.browser import screenshot
 from tests.support.shop import ADMIN, new_product, place_order
-from tests.support.telemetry import jaeger, settled_traces
+from tests.support.telemetry import customer_tag, jaeger, settled_traces
 
 ARTIFACTS = REPO / ".run" / "artifacts"
 TRACK = (243, 243, 243)  # the grey behind the bars (htmlreport.STYLE)
@@ -55,7 +54,7 @@ def test_the_page_draws_the_slow_and_the_failed_waterfalls(
         assert place_order(traced, [{"sku": sku, "quantity": 1}], customer).status_code == 503
     finally:
         httpx.put(inventory_errors, json={"enabled": False}, headers=ADMIN)
-    tags = json.dumps({"customer.id": customer})
+    tags = customer_tag(customer)
     settled_traces(
         "the customer's 4 traces",
         lambda: jaeger(backends, "/api/traces", service="order-service", tags=tags)["data"],
@@ -108,7 +107,7 @@ def test_show_draws_the_slowest_and_the_failed_trace_in_the_terminal(
         == 201
     )
     assert place_order(traced, [{"sku": "NO-SUCH-SKU", "quantity": 1}], customer).status_code == 422
-    tags = json.dumps({"customer.id": customer})
+    tags = customer_tag(customer)
     settled_traces(
         "the customer's 2 traces",
         lambda: jaeger(backends, "/api/traces", service="order-service", tags=tags)["data"],

@@ -115,6 +115,10 @@ rendered there, which is never applied. Takes (dict "ctx" $ "secret" name "key" 
 {{- end }}
 {{- end }}
 
+{{- define "shop.customerPseudonymKeySecretName" -}}
+{{- .Values.customerPseudonymKey.existingSecret | default (include "shop.componentName" (dict "ctx" . "component" "customer-pseudonym-key")) }}
+{{- end }}
+
 {{- define "shop.adminTokenSecretName" -}}
 {{- .Values.adminToken.existingSecret | default (include "shop.componentName" (dict "ctx" . "component" "admin-token")) }}
 {{- end }}
@@ -153,6 +157,7 @@ OTEL_SDK_DISABLED: {{ $ctx.Values.otel.sdkDisabled | quote }}
 OTEL_METRIC_EXPORT_INTERVAL: {{ $ctx.Values.otel.metricExportIntervalMs | quote }}
 {{- /* OTEL_SEMCONV_STABILITY_OPT_IN is left to the services' own default (shopkit/telemetry.py);
 serviceDefaults.env overrides it like any variable. */}}
+TRUST_INCOMING_TRACE_CONTEXT: {{ .service.trustIncomingTraceContext | default false | quote }}
 {{- range .service.upstreams }}
 {{ printf "%s_URL" (upper .) }}: {{ printf "http://%s:%v" (include "shop.componentName" (dict "ctx" $ctx "component" .)) $ctx.Values.serviceDefaults.port | quote }}
 {{- end }}

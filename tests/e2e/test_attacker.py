@@ -1,0 +1,112 @@
+"""The order API as an attacker sees it: no credentials, only HTTP to the public service.
+
+Each attempt must get a 4xx, or be contained: no 5xx (no fake outage in logs and alerts),
+nothing held in stock, nothing of the attacker's echoed back. What the traces keep of a forged
+trace context is checked in Jaeger by tests/telemetry/test_trace_boundary.py; here, that it
+changes nothing an attacker can see.
+"""
+
+import base64
+import json
+import secrets
+import uuid
+
+import httpx
+import pytest
+
+from devtools.stack.services import Services
+from tests.support.shop import idempotency_key, new_product
+
+FORGED_CURSORS = {
+    "before-year-1-in-utc": ["0001-01-01T00:00:00+14:00", str(uuid.uuid4())],
+    "after-year-9999-in-utc": ["9999-12-31T23:59:59-14:00", str(uuid.uuid4())],
+    "no-offset": ["2026-01-01T00:00:00", str(uuid.uuid4())],
+    "not-a-uuid": ["2026-01-01T00:00:00+00:00", "' OR 1=1 --"],
+    "a-number": [1, 2],
+    "three-values": ["2026-01-01T00:00:00+00:00", str(uuid.uuid4()), "x"],
+}
+
+
+def cursor(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def forged_trace_context(sampled: str) -> dict[str, str]:
+    return {
+        "traceparent": f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-{sampled}",
+        "tracestate": "attacker=1,victim=2",
+        "baggage": "user.role=admin,tenant=victim," + ",".join(f"k{n}=v" for n in range(150)),
+    }
+
+
+@pytest.mark.parametrize("name", FORGED_CURSORS)
+async def test_a_forged_cursor_is_a_422_and_no_outage(
+    order_api: httpx.AsyncClient, name: str
+) -> None:
+    response = await order_api.get(
+        "/orders", params={"customer_id": "victim", "cursor": cursor(FORGED_CURSORS[name])}
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "cursor"
+    # The database was never blamed: the service still says it is ready.
+    assert (await order_api.get("/readyz")).status_code == 200
+
+
+async def test_an_order_over_the_units_cap_holds_nothing(
+    order_api: httpx.AsyncClient, services: Services, inventory_api: httpx.AsyncClient
+) -> None:
+    skus = [new_product(services, stock=100) for _ in range(2)]
+    # The whole stock of two products in one request, then in two requests of each half.
+    whole = {"customer_id": "drainer", "items": [{"sku": s, "quantity": 100} for s in skus]}
+    assert (
+        await order_api.post("/orders", json=whole, headers=idempotency_key())
+    ).status_code == 422
+    for sku in skus:
+        half = {"customer_id": "drainer", "items": [{"sku": sku, "quantity": 100}]}
+        placed = await order_api.post("/orders", json=half, headers=idempotency_key())
+        assert placed.status_code == 201, placed.text
+
+    # Each accepted request took what it asked, no more; the refused one nothing.
+    for sku in skus:
+        assert (await inventory_api.get(f"/stock/{sku}")).json()["available"] == 0
+
+
+async def test_the_largest_total_is_stored_exactly_and_one_unit_more_is_refused(
+    order_api: httpx.AsyncClient, services: Services, inventory_api: httpx.AsyncClient
+) -> None:
+    sku = new_product(services, stock=200, price="9999999999.99")
+    items = [{"sku": sku, "quantity": 100}]
+
+    placed = await order_api.post(
+        "/orders", json={"customer_id": "whale", "items": items}, headers=idempotency_key()
+    )
+    more = [{"sku": sku, "quantity": 101}]
+    refused = await order_api.post(
+        "/orders", json={"customer_id": "whale", "items": more}, headers=idempotency_key()
+    )
+
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["total"] == "999999999999.00"
+    assert refused.status_code == 422, refused.text
+    assert (await inventory_api.get(f"/stock/{sku}")).json()["available"] == 100
+
+
+@pytest.mark.parametrize("sampled", ["00", "01", "ff"])
+async def test_a_forged_trace_context_changes_nothing_the_caller_sees(
+    order_api: httpx.AsyncClient, services: Services, sampled: str
+) -> None:
+    forged = forged_trace_context(sampled)
+    sku = new_product(services)
+    body = {"customer_id": "spoofer", "items": [{"sku": sku, "quantity": 1}]}
+
+    placed = await order_api.post("/orders", json=body, headers={**idempotency_key(), **forged})
+    read = await order_api.get(f"/orders/{placed.json()['id']}", headers=forged)
+    listed = await order_api.get("/orders", params={"customer_id": "spoofer"}, headers=forged)
+
+    assert (placed.status_code, read.status_code, listed.status_code) == (201, 200, 200)
+    trace_id = forged["traceparent"].split("-")[1]
+    for response in (placed, read, listed):
+        echoed = json.dumps(dict(response.headers)) + response.text
+        assert trace_id not in echoed
+        assert "victim" not in echoed

@@ -1,0 +1,110 @@
+"""Idempotency-Key claims and their fencing, on the order schema."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import httpx
+import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from order.claims import Claim, ClaimTakenOver, IdempotencyKeyInProgress, IdempotencyKeyReused
+from order.clients import InventoryClient, PricingClient
+from order.models import ClaimState, IdempotencyRecord, Order
+from order.placement import OrderPlacement, persist
+from order.schemas import OrderRequest
+from order.settings import OrderSettings
+from pricing.contract import Quote, QuoteLine
+from shopkit.db import Database
+
+
+@pytest.fixture
+async def placing(database: Database) -> AsyncIterator[OrderPlacement]:
+    """Placing orders with inventory and pricing at an address where nothing listens: were a
+    call attempted, it would raise DependencyUnavailable."""
+    settings = OrderSettings(http_attempts=1)
+    async with httpx.AsyncClient() as http:
+        yield OrderPlacement(
+            database=database,
+            inventory=InventoryClient("inventory", "http://127.0.0.1:9", http, settings),
+            pricing=PricingClient("pricing", "http://127.0.0.1:9", http, settings),
+            claim_ttl_seconds=30,
+            pseudonym_key=settings.customer_pseudonym_key.get_secret_value().encode(),
+        )
+
+
+async def test_a_stale_claim_is_taken_over_with_the_same_order_id(
+    placing: OrderPlacement, session: AsyncSession
+) -> None:
+    request = OrderRequest.model_validate(
+        {"customer_id": "c1", "items": [{"sku": "SKU-00001", "quantity": 1}]}
+    )
+    other = request.model_copy(update={"customer_id": "c2"})
+    claim = await placing.claim("key-1", request)
+    assert isinstance(claim, Claim) and claim.attempt == 1
+
+    with pytest.raises(IdempotencyKeyInProgress):
+        await placing.claim("key-1", request)
+    with pytest.raises(IdempotencyKeyReused):
+        await placing.claim("key-1", other)
+
+    async with session.begin():  # as if its process died a minute ago
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.key == "key-1")
+            .values(claimed_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    taken_over = await placing.claim("key-1", request)
+    # The same order id, so its reservation is found again; the next attempt, so the
+    # request that died, were it only slow, is fenced out.
+    assert taken_over == Claim("key-1", claim.order_id, attempt=2)
+
+
+FIVE = Decimal("5.00")
+QUOTE = Quote(
+    currency="EUR",
+    subtotal=FIVE,
+    discount=Decimal("0.00"),
+    total=FIVE,
+    lines=[
+        QuoteLine(
+            sku="SKU-00001",
+            quantity=1,
+            unit_price=FIVE,
+            discount=Decimal("0.00"),
+            line_total=FIVE,
+        )
+    ],
+)
+
+
+async def test_a_fenced_out_attempt_can_neither_store_nor_release(
+    placing: OrderPlacement, database: Database, session: AsyncSession
+) -> None:
+    request = OrderRequest.model_validate(
+        {"customer_id": "c1", "items": [{"sku": "SKU-00001", "quantity": 1}]}
+    )
+    first = await placing.claim("key-fenced", request)
+    assert isinstance(first, Claim)
+    async with session.begin():  # recovery took it over
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.key == "key-fenced")
+            .values(attempt=IdempotencyRecord.attempt + 1)
+        )
+    with pytest.raises(ClaimTakenOver):
+        await persist(database, first, request, QUOTE)
+    async with session.begin():
+        assert await session.get(Order, first.order_id) is None
+
+    assert await placing.release(first) is False  # no call to inventory either
+
+    current = Claim("key-fenced", first.order_id, attempt=2)
+    order = await persist(database, current, request, QUOTE)
+    assert order.id == first.order_id
+    # Completed: no one may release it any more, not even the holder of the attempt.
+    assert await placing.release(current) is False
+    async with session.begin():
+        record = await session.get(IdempotencyRecord, "key-fenced")
+        assert record is not None and (record.state, record.attempt) == (ClaimState.COMPLETED, 2)

@@ -9,7 +9,6 @@ forks, or the export threads would be lost.
 import json
 import logging
 import os
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -20,21 +19,17 @@ from opentelemetry import metrics, trace
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shopkit import db_telemetry
 
 # Health probes every few seconds would drown the real traffic in traces.
 PROBES = frozenset({"/healthz", "/readyz"})
-# Latency buckets in seconds, fine-grained where web requests and queries live.
-DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 def _is_probe(scope: Any) -> bool:
@@ -68,24 +63,11 @@ class Telemetry:
         }
 
     def instrument_engine(self, engine: AsyncEngine) -> None:
-        """DB spans and metrics for every query. The SQLAlchemy instrumentation works on the
-        sync engine under the async one; asyncpg is not instrumented too, or every query
-        would get two spans."""
-        if not self.enabled:
-            return
-        SQLAlchemyInstrumentor().instrument(
-            engine=engine.sync_engine,
-            tracer_provider=self.tracer_provider,
-            meter_provider=self.meter_provider,
-            enable_commenter=False,
-        )
-        # The instrumentor also wraps Engine.connect for the whole process: a "connect" span
-        # on every checkout from the pool, where no connection is made. It was the largest
-        # single telemetry cost per request (7% of the order service's CPU at 100% sampling)
-        # and one meaningless span per transaction in every trace; the query spans stay.
-        unwrap(Engine, "connect")
-        meter = metrics.get_meter("shopkit.db", meter_provider=self.meter_provider)
-        _record_operation_durations(engine, meter)
+        """A span and a `db.client.operation.duration` per statement, and the pool's usage
+        (shopkit/db_telemetry.py: the listeners work on the sync engine under the async one;
+        asyncpg is not instrumented too, or every query would get two spans)."""
+        if self.enabled:
+            db_telemetry.instrument(engine.sync_engine, self.tracer_provider, self.meter_provider)
 
     def instrument_client(self, client: httpx.AsyncClient) -> None:
         """Client spans, duration metrics, and W3C traceparent on every outgoing request."""
@@ -139,35 +121,6 @@ def setup_telemetry(
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     return Telemetry(tracer_provider, meter_provider)
-
-
-def _record_operation_durations(engine: AsyncEngine, meter: metrics.Meter) -> None:
-    """`db.client.operation.duration`, which the SQLAlchemy instrumentation does not emit."""
-    histogram = meter.create_histogram(
-        "db.client.operation.duration",
-        unit="s",
-        description="Duration of database client operations",
-        explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-    )
-
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _start(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        conn.info.setdefault("shopkit.started", []).append(time.perf_counter())
-
-    @event.listens_for(engine.sync_engine, "after_cursor_execute")
-    def _stop(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        started = conn.info["shopkit.started"].pop()
-        operation = statement.split(None, 1)[0].upper() if statement.strip() else "UNKNOWN"
-        histogram.record(
-            time.perf_counter() - started,
-            {"db.system.name": "postgresql", "db.operation.name": operation},
-        )
-
-    @event.listens_for(engine.sync_engine, "handle_error")
-    def _fail(context: Any) -> None:
-        started = context.connection.info.get("shopkit.started") if context.connection else None
-        if started:
-            started.pop()
 
 
 class JsonFormatter(logging.Formatter):

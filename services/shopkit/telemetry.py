@@ -142,10 +142,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+# httpx logs every request at INFO ("HTTP Request: GET ... 200 OK"): two lines per
+# GET /orders/{id} in the order service, each a JSON record with trace ids, 150,000 an hour
+# under load, saying what the client spans and http.client.request.duration already say.
+# What an operator needs from a call that goes wrong is in its client span (status ERROR),
+# in shopkit.http's line for each retry and in the 503 that names the dependency. At
+# LOG_LEVEL=DEBUG they log everything again.
+QUIET_LOGGERS = ("httpx", "httpcore")
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    quiet = logging.WARNING if logging.getLogger().level > logging.DEBUG else logging.NOTSET
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)
     # uvicorn set up its own handlers before it loaded the app; route them through ours.
     # --no-access-log left the access logger without handlers: it stays off then.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):

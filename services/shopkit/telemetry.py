@@ -18,7 +18,6 @@ from fastapi.telemetry import TelemetryConfig
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
@@ -26,7 +25,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shopkit import db_telemetry
+from shopkit import db_telemetry, http_telemetry
 
 # Health probes every few seconds would drown the real traffic in traces.
 PROBES = frozenset({"/healthz", "/readyz"})
@@ -70,11 +69,10 @@ class Telemetry:
             db_telemetry.instrument(engine.sync_engine, self.tracer_provider, self.meter_provider)
 
     def instrument_client(self, client: httpx.AsyncClient) -> None:
-        """Client spans, duration metrics, and W3C traceparent on every outgoing request."""
+        """Client spans, duration metrics, and W3C traceparent on every outgoing request
+        (shopkit/http_telemetry.py)."""
         if self.enabled:
-            HTTPXClientInstrumentor.instrument_client(
-                client, tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
-            )
+            http_telemetry.instrument(client, self.tracer_provider, self.meter_provider)
 
     def shutdown(self) -> None:
         """Flush what is buffered; bounded by the exporters' own timeouts."""

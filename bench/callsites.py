@@ -9,12 +9,14 @@ and prints, for each service, CPU microseconds per request:
   the code around it. So a middleware that wraps a whole request is charged only for its
   own work, not for the request under it. A thread that only exports (the batch span
   processor, the metric reader) is charged to its thread;
-- by **function, inclusive** (the functions whose inclusive time moved the most between `a` and
-  `b`): what telemetry costs without being in a telemetry frame (event dispatch, a fast path
-  SQLAlchemy leaves, garbage collection).
+- by **function, self** (the innermost frame that is not the standard library): what
+  telemetry costs without being in a telemetry frame (event dispatch, garbage collection,
+  a fast path a library leaves).
 
-A sample is 10 ms of one thread on CPU (py-spy at 100 Hz, idle threads left out), so
-µs per request = samples x 10,000 / requests answered in the profiled round.
+py-spy samples a thread that is not idle, and on a loaded machine a thread waiting for a
+core is not idle: samples measure time on or waiting for a CPU, not CPU. So each service's
+samples are scaled to the CPU its threads used in the same round (/proc, `threads.json`):
+µs per request = samples x (CPU of the round / samples of the round) / requests answered.
 """
 
 import argparse
@@ -27,7 +29,6 @@ from pathlib import Path
 
 from bench.profiling import PATH_PREFIX
 
-SAMPLE_US = 10_000  # py-spy at 100 Hz
 SERVICES = ("order", "inventory", "pricing")
 TELEMETRY = (
     "/opentelemetry/",
@@ -35,6 +36,9 @@ TELEMETRY = (
     "/shopkit/telemetry.py",
     "/shopkit/db_telemetry.py",
 )
+# Code that telemetry wraps rather than calls for itself: the shop, the framework's request
+# path under FastAPI's telemetry middleware, the transport under the httpx instrumentation.
+WRAPPED = ("/services/", "/starlette/", "/fastapi/", "/uvicorn/", "/aiohttp/")
 # Frames that count for their caller: the standard library, and the native code py-spy names
 # without a Python file.
 _STDLIB = re.compile(r"/lib/python3[.\d]*/(?!site-packages/)")
@@ -66,22 +70,30 @@ def _is_stdlib(text: str) -> bool:
 
 
 def call_site(frames: list[str]) -> str:
-    """`caller -> entered` for a telemetry sample, else "(not telemetry)"."""
-    code = [i for i, f in enumerate(frames) if not _is_stdlib(f)]
-    if not code or not _is_telemetry(frames[code[-1]]):
-        # A library telemetry calls into (gRPC, protobuf) on a thread that only exports.
-        if code and "threading.py" in frames[0] and any(_is_telemetry(f) for f in frames):
-            entered = next(f for f in frames if _is_telemetry(f))
-            return f"export thread: {frame(entered)}"
+    """`caller -> entered` for a telemetry sample, else "(not telemetry)".
+
+    A sample is telemetry's when telemetry is on its stack and the frames under the innermost
+    telemetry frame are not the work it wraps: neither the shop's own code nor the framework's
+    request path (a middleware's `app(...)`, an instrumented client's transport). So what
+    telemetry calls for itself (httpx's URL parser, the standard library) counts for it."""
+    marks = [i for i, f in enumerate(frames) if _is_telemetry(f)]
+    if not marks:
         return "(not telemetry)"
+    if any(_is_wrapped_work(f) for f in frames[marks[-1] + 1 :]):
+        return "(not telemetry)"
+    code = [i for i, f in enumerate(frames) if not _is_stdlib(f)]
     # The outermost frame of the innermost run of telemetry frames, and who called it.
-    position = code.index(code[-1])
+    position = code.index(marks[-1])
     while position > 0 and _is_telemetry(frames[code[position - 1]]):
         position -= 1
     entered = frames[code[position]]
-    if position == 0:
+    if position == 0 or ("threading.py" in frames[0] and position == code.index(marks[0])):
         return f"thread: {frame(entered)}"
     return f"{frame(frames[code[position - 1]])} -> {frame(entered)}"
+
+
+def _is_wrapped_work(text: str) -> bool:
+    return any(marker in text for marker in WRAPPED) and not _is_telemetry(text)
 
 
 def by_call_site(stacks: Stacks) -> Counter[str]:
@@ -91,17 +103,19 @@ def by_call_site(stacks: Stacks) -> Counter[str]:
     return sites
 
 
-def inclusive(stacks: Stacks) -> Counter[str]:
-    """Samples with each function anywhere on the stack (once per stack)."""
+def self_code(stacks: Stacks) -> Counter[str]:
+    """Samples by their innermost frame outside the standard library."""
     functions: Counter[str] = Counter()
     for frames, count in stacks:
-        for name in {frame(f) for f in frames}:
-            functions[name] += count
+        code = [f for f in frames if not _is_stdlib(f)]
+        functions[frame(code[-1]) if code else "(standard library only)"] += count
     return functions
 
 
-def per_request(samples: Counter[str], requests: int) -> dict[str, float]:
-    return {key: n * SAMPLE_US / requests for key, n in samples.items()}
+def per_request(samples: Counter[str], cpu_us_per_request: float) -> dict[str, float]:
+    """Each key's share of the samples, as CPU µs per request."""
+    total = sum(samples.values()) or 1
+    return {key: cpu_us_per_request * n / total for key, n in samples.items()}
 
 
 def _rows(
@@ -118,33 +132,20 @@ def _rows(
 
 
 def compare(folder: Path, first: str, second: str, top: int) -> str:
-    requests = json.loads((folder / "requests.json").read_text())
+    # CPU µs per request of each variant's services in the profiled round, all threads.
+    threads = json.loads((folder / "threads.json").read_text())
     out: list[str] = []
     for service in SERVICES:
         paths = [folder / f"{name}-{service}.txt" for name in (first, second)]
         if not all(path.exists() for path in paths):
             continue
-        a_stacks, b_stacks = read(paths[0]), read(paths[1])
-        total_a = sum(n for _, n in a_stacks) * SAMPLE_US / requests[first]
-        total_b = sum(n for _, n in b_stacks) * SAMPLE_US / requests[second]
-        out.append(f"\n### {service}: {total_a:.0f} -> {total_b:.0f} µs of CPU per request\n")
-        sites_a = per_request(by_call_site(a_stacks), requests[first])
-        sites_b = per_request(by_call_site(b_stacks), requests[second])
-        keys = sorted(
-            set(sites_a) | set(sites_b), key=lambda k: -abs(sites_b.get(k, 0) - sites_a.get(k, 0))
-        )
-        out += ["By call site:", "", *_rows(sites_a, sites_b, keys[:top], (first, second)), ""]
-        functions_a = per_request(inclusive(a_stacks), requests[first])
-        functions_b = per_request(inclusive(b_stacks), requests[second])
-        keys = sorted(
-            set(functions_a) | set(functions_b),
-            key=lambda k: -abs(functions_b.get(k, 0) - functions_a.get(k, 0)),
-        )
-        out += [
-            "By function, inclusive:",
-            "",
-            *_rows(functions_a, functions_b, keys[:top], (first, second)),
-        ]
+        cpu = [sum(threads[name][service].values()) for name in (first, second)]
+        stacks = [read(path) for path in paths]
+        out.append(f"\n### {service}: {cpu[0]:.0f} -> {cpu[1]:.0f} µs of CPU per request\n")
+        for title, count in (("By call site", by_call_site), ("By function, self", self_code)):
+            a, b = (per_request(count(s), c) for s, c in zip(stacks, cpu, strict=True))
+            keys = sorted(set(a) | set(b), key=lambda k: -abs(b.get(k, 0) - a.get(k, 0)))
+            out += [f"{title}:", "", *_rows(a, b, keys[:top], (first, second)), ""]
     return "\n".join(out)
 
 

@@ -42,8 +42,8 @@ def py_spy() -> str:
     return found
 
 
-def record(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
-    """Start sampling `pid` for `seconds` at 100 Hz; wait() on the result to finish."""
+def record(pid: int, seconds: float, output: Path, rate: int = 100) -> subprocess.Popen[bytes]:
+    """Start sampling `pid` for `seconds` at `rate` Hz; wait() on the result to finish."""
     command = [
         py_spy(),
         "record",
@@ -52,7 +52,7 @@ def record(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
         "--duration",
         str(max(1, round(seconds))),
         "--rate",
-        "100",
+        str(rate),
         "--full-filenames",  # so frames can be told apart by library
         "--format",
         "raw",

@@ -28,6 +28,10 @@ from bench import environment, load, profiling
 from bench.results import Repeated, Result
 from devtools.stack import services as stack
 
+# py-spy's samples per second in --profile rounds: at 100 Hz a sample is 5-10 µs of a
+# request in an 8-s round, too coarse for call sites of a few µs.
+PROFILE_RATE = 250
+
 
 class Variant(Result):
     env: dict[str, dict[str, str]]  # by service
@@ -95,7 +99,7 @@ def profile(
     for name, services in stacks.items():
         pids = {service: process.pid for service, process in services.processes.items()}
         recorders = [
-            profiling.record(pid, seconds, into / f"{name}-{service}.txt")
+            profiling.record(pid, seconds, into / f"{name}-{service}.txt", rate=PROFILE_RATE)
             for service, pid in pids.items()
         ]
         before = {service: profiling.thread_cpu_seconds(pid) for service, pid in pids.items()}
@@ -162,6 +166,7 @@ def main() -> int:
     parser.add_argument(
         "--profile", type=Path, help="a folder for py-spy's stacks of one more round per variant"
     )
+    parser.add_argument("--profile-seconds", type=float, default=20.0, help="that round's length")
     args = parser.parse_args()
     variants = dict(parse_variant(spec) for spec in args.variants)
 
@@ -169,7 +174,9 @@ def main() -> int:
         stacks: dict[str, environment.Services] = {}
         try:
             sampling = None if args.sampling < 0 else args.sampling
-            telemetry = environment.telemetry_env(private.telemetry, sampling)
+            # As the services run: without the SDK's own counters, which only the span
+            # pipeline run of `make bench` reads.
+            telemetry = environment.telemetry_env(private.telemetry, sampling, sdk_metrics=False)
             for name, env in variants.items():
                 stacks[name] = environment.start_services(
                     private.workdir / name, private.postgres.url, telemetry, per_service_env=env
@@ -182,7 +189,7 @@ def main() -> int:
             measure(stacks, workloads, args.clients, 2, 1)
             measured = measure(stacks, workloads, args.clients, args.seconds, args.rounds)
             if args.profile:
-                profile(stacks, workloads, args.clients, args.seconds, args.profile)
+                profile(stacks, workloads, args.clients, args.profile_seconds, args.profile)
         finally:
             for services in stacks.values():
                 services.stop()

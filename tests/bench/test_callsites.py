@@ -34,8 +34,21 @@ def test_an_export_thread_is_charged_to_the_thread() -> None:
     worker = f"worker ({SITE}/opentelemetry/sdk/_shared_internal/__init__.py:150)"
     grpc = f"_blocking_unary_unary ({SITE}/grpc/_channel.py:1160)"
     assert call_site([bootstrap, worker, grpc]) == (
-        "export thread: worker (opentelemetry/sdk/_shared_internal/__init__.py)"
+        "thread: worker (opentelemetry/sdk/_shared_internal/__init__.py)"
     )
+
+
+def test_what_telemetry_calls_for_itself_is_telemetry_what_it_wraps_is_not() -> None:
+    send = f"AsyncClient._send_single_request ({SITE}/httpx/_client.py:1010)"
+    wrapper = f"_handle_async_request_wrapper ({SITE}/opentelemetry/instrumentation/httpx/a.py:9)"
+    transport = "AiohttpTransport.handle_async_request (/w/services/shopkit/transport.py:80)"
+    parse = f"urlparse ({SITE}/httpx/_urlparse.py:200)"
+    site = (
+        "AsyncClient._send_single_request (httpx/_client.py)"
+        " -> _handle_async_request_wrapper (opentelemetry/instrumentation/httpx/a.py)"
+    )
+    assert call_site([UVICORN, send, wrapper, parse]) == site
+    assert call_site([UVICORN, send, wrapper, transport]) == "(not telemetry)"
 
 
 def test_samples_are_counted_per_call_site() -> None:

@@ -2,12 +2,12 @@
 and the W3C trace context, per request, around the client's transport.
 
 This replaces opentelemetry-instrumentation-httpx (0.66b1) in the services. Under load it was
-the largest single telemetry cost of the order service, about 0.15 ms of CPU per call whether
-or not the trace was sampled (docs/benchmarks.md): for every request it parses the URL into
-a new httpx.URL, redacts credentials and query parameters from its text, normalizes the
-headers for header capture, and builds the span's and the metric's attribute dicts with the
-semantic-convention helpers, before it knows whether the span is recorded. The services call
-two peers on fixed URLs: what depends only on the method and the peer is computed once, the
+the largest single telemetry cost of the order service, about 0.18 ms of CPU per call whether
+or not the trace was sampled (docs/benchmarks.md, issue 20): for every request it parses the
+URL into a new httpx.URL, redacts credentials and query parameters from its text, normalizes
+the headers for header capture, and builds the span's and the metric's attribute dicts with
+the semantic-convention helpers, before it knows whether the span is recorded. The services
+call two peers on fixed URLs: what depends only on the method and the peer is computed once, the
 URL's text only for a recorded span.
 
 The span, its attributes (`http.request.method`, `url.full`, `server.address`,

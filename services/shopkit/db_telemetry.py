@@ -212,6 +212,10 @@ class StatementTelemetry:
     def _before(
         self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> None:
+        if context is None:
+            # SQLAlchemy's events may pass none: then there is nowhere to keep the span until
+            # the statement ends, and the statement goes untraced.
+            return
         name, attributes, metric_attributes = self._describe(statement)
         span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         context._shopkit_statement = (span, metric_attributes, time.perf_counter())
@@ -219,7 +223,7 @@ class StatementTelemetry:
     def _after(
         self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> None:
-        started = getattr(context, "_shopkit_statement", None)
+        started = getattr(context, "_shopkit_statement", None) if context is not None else None
         if started is not None:
             span, attributes, start = started
             context._shopkit_statement = None

@@ -93,9 +93,13 @@ def start_postgres(workdir: Path) -> LocalPostgres:
     return postgres
 
 
-def telemetry_env(backends: telemetry.Telemetry | None, sampling: float | None) -> dict[str, str]:
+def telemetry_env(
+    backends: telemetry.Telemetry | None, sampling: float | None, sdk_metrics: bool = True
+) -> dict[str, str]:
     """OTEL_* for a variant: None is no telemetry at all (OTEL_SDK_DISABLED), 0 is metrics
-    without traces (the always_off sampler), else a head-sampling ratio."""
+    without traces (the always_off sampler), else a head-sampling ratio. `sdk_metrics`: the
+    SDK's own counters, which the span pipeline run reads; the services run without them
+    (they add a measurement or three to every span, sampled or not)."""
     if backends is None or sampling is None:
         return {"OTEL_SDK_DISABLED": "true"}
     sampler = {"OTEL_TRACES_SAMPLER": "always_off"}
@@ -110,7 +114,7 @@ def telemetry_env(backends: telemetry.Telemetry | None, sampling: float | None) 
         **sampler,
         # The SDK's own counters (otel.sdk.processor.span.processed, with error.type=queue_full
         # for dropped spans) go out with the app metrics, read back from the Collector.
-        "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED": "true",
+        "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED": str(sdk_metrics).lower(),
         "OTEL_METRIC_EXPORT_INTERVAL": "2000",
     }
 

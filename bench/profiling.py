@@ -4,6 +4,7 @@ py-spy reads a running process's Python stacks from outside (ptrace), so the ser
 unmodified; its raw output is one line per distinct stack, `frame;frame;... count`.
 """
 
+import os
 import re
 import shutil
 import subprocess
@@ -41,8 +42,8 @@ def py_spy() -> str:
     return found
 
 
-def record(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
-    """Start sampling `pid` for `seconds` at 100 Hz; wait() on the result to finish."""
+def record(pid: int, seconds: float, output: Path, rate: int = 100) -> subprocess.Popen[bytes]:
+    """Start sampling `pid` for `seconds` at `rate` Hz; wait() on the result to finish."""
     command = [
         py_spy(),
         "record",
@@ -51,7 +52,7 @@ def record(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
         "--duration",
         str(max(1, round(seconds))),
         "--rate",
-        "100",
+        str(rate),
         "--full-filenames",  # so frames can be told apart by library
         "--format",
         "raw",
@@ -61,6 +62,23 @@ def record(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
         "--nonblocking",
     ]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """User + system CPU of the threads of `pid` so far: `main` (the event loop's), the others
+    summed by their name in /proc (`comm`: Python's own threads keep the process's name,
+    native ones, such as gRPC's, name themselves)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = "main" if task.name == str(pid) else (task / "comm").read_text().strip()
+            # The fields after the name in parentheses: utime and stime are the 12th and 13th.
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return used
 
 
 def summarize(raw: Path, top: int = 12) -> ProfileSummary:

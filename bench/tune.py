@@ -10,19 +10,27 @@ median round of each is reported as capacity and CPU milliseconds per request, p
         'two-order-workers: order.UVICORN_WORKERS=2'
 
 `--get-share 1` measures only `GET /orders/{id}`, `--get-share 0` only `POST /orders`.
+`--profile DIR` adds one round per variant, after the measured ones, with py-spy sampling each
+service (`DIR/<variant>-<service>.txt`, raw stacks) and the requests it answered
+(`DIR/requests.json`): `python -m bench.callsites DIR a b` compares two variants by call site.
 
 A code change is measured the same way: check the old version out in a worktree and run a
 variant with `PYTHONPATH=<worktree>/services`, which takes precedence over the installed code.
 """
 
 import argparse
+import json
 import sys
 from functools import partial
 from pathlib import Path
 
-from bench import environment, load
+from bench import environment, load, profiling
 from bench.results import Repeated, Result
 from devtools.stack import services as stack
+
+# py-spy's samples per second in --profile rounds: at 100 Hz a sample is 5-10 µs of a
+# request in an 8-s round, too coarse for call sites of a few µs.
+PROFILE_RATE = 250
 
 
 class Variant(Result):
@@ -75,6 +83,42 @@ def measure(
     )
 
 
+def profile(
+    stacks: dict[str, environment.Services],
+    workloads: dict[str, load.Workload],
+    clients: int,
+    seconds: float,
+    into: Path,
+) -> None:
+    """One more round per variant, each service sampled by py-spy (not used for any number of
+    the table: the sampler takes CPU from the same cores), and the CPU of each of its threads
+    by name: py-spy sees Python frames only, a native thread (gRPC's) only in /proc."""
+    into.mkdir(parents=True, exist_ok=True)
+    answered: dict[str, int] = {}
+    threads: dict[str, dict[str, dict[str, float]]] = {}
+    for name, services in stacks.items():
+        pids = {service: process.pid for service, process in services.processes.items()}
+        recorders = [
+            profiling.record(pid, seconds, into / f"{name}-{service}.txt", rate=PROFILE_RATE)
+            for service, pid in pids.items()
+        ]
+        before = {service: profiling.thread_cpu_seconds(pid) for service, pid in pids.items()}
+        result = load.run_closed(services.cpu_seconds_by_service, workloads[name], clients, seconds)
+        after = {service: profiling.thread_cpu_seconds(pid) for service, pid in pids.items()}
+        for recorder in recorders:
+            recorder.wait(timeout=seconds + 60)
+        answered[name] = requests = max(1, result.overall.answered)
+        threads[name] = {
+            service: {
+                thread: round(1e6 * (used - before[service].get(thread, 0.0)) / requests, 1)
+                for thread, used in sorted(after[service].items())
+            }
+            for service in pids
+        }
+    (into / "requests.json").write_text(json.dumps(answered, indent=2))
+    (into / "threads.json").write_text(json.dumps(threads, indent=2))
+
+
 def table(measured: dict[str, Repeated]) -> str:
     lines = [
         "| variant | req/s | p50 / p99 ms | errors | CPU ms/request | order | inventory | pricing |"
@@ -119,6 +163,10 @@ def main() -> int:
         help="share of GET /orders/{id} in the mix (1: only reads, 0: only new orders)",
     )
     parser.add_argument("--out", type=Path, help="a folder for results.json and the logs")
+    parser.add_argument(
+        "--profile", type=Path, help="a folder for py-spy's stacks of one more round per variant"
+    )
+    parser.add_argument("--profile-seconds", type=float, default=20.0, help="that round's length")
     args = parser.parse_args()
     variants = dict(parse_variant(spec) for spec in args.variants)
 
@@ -126,7 +174,9 @@ def main() -> int:
         stacks: dict[str, environment.Services] = {}
         try:
             sampling = None if args.sampling < 0 else args.sampling
-            telemetry = environment.telemetry_env(private.telemetry, sampling)
+            # As the services run: without the SDK's own counters, which only the span
+            # pipeline run of `make bench` reads.
+            telemetry = environment.telemetry_env(private.telemetry, sampling, sdk_metrics=False)
             for name, env in variants.items():
                 stacks[name] = environment.start_services(
                     private.workdir / name, private.postgres.url, telemetry, per_service_env=env
@@ -138,6 +188,8 @@ def main() -> int:
             # One unmeasured round: first requests pay imports, pool growth and statement caches.
             measure(stacks, workloads, args.clients, 2, 1)
             measured = measure(stacks, workloads, args.clients, args.seconds, args.rounds)
+            if args.profile:
+                profile(stacks, workloads, args.clients, args.profile_seconds, args.profile)
         finally:
             for services in stacks.values():
                 services.stop()

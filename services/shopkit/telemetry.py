@@ -9,7 +9,6 @@ forks, or the export threads would be lost.
 import json
 import logging
 import os
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -19,22 +18,17 @@ from fastapi.telemetry import TelemetryConfig
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shopkit import db_telemetry, http_telemetry
 
 # Health probes every few seconds would drown the real traffic in traces.
 PROBES = frozenset({"/healthz", "/readyz"})
-# Latency buckets in seconds, fine-grained where web requests and queries live.
-DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 def _is_probe(scope: Any) -> bool:
@@ -68,31 +62,17 @@ class Telemetry:
         }
 
     def instrument_engine(self, engine: AsyncEngine) -> None:
-        """DB spans and metrics for every query. The SQLAlchemy instrumentation works on the
-        sync engine under the async one; asyncpg is not instrumented too, or every query
-        would get two spans."""
-        if not self.enabled:
-            return
-        SQLAlchemyInstrumentor().instrument(
-            engine=engine.sync_engine,
-            tracer_provider=self.tracer_provider,
-            meter_provider=self.meter_provider,
-            enable_commenter=False,
-        )
-        # The instrumentor also wraps Engine.connect for the whole process: a "connect" span
-        # on every checkout from the pool, where no connection is made. It was the largest
-        # single telemetry cost per request (7% of the order service's CPU at 100% sampling)
-        # and one meaningless span per transaction in every trace; the query spans stay.
-        unwrap(Engine, "connect")
-        meter = metrics.get_meter("shopkit.db", meter_provider=self.meter_provider)
-        _record_operation_durations(engine, meter)
+        """A span and a `db.client.operation.duration` per statement, and the pool's usage
+        (shopkit/db_telemetry.py: the listeners work on the sync engine under the async one;
+        asyncpg is not instrumented too, or every query would get two spans)."""
+        if self.enabled:
+            db_telemetry.instrument(engine.sync_engine, self.tracer_provider, self.meter_provider)
 
     def instrument_client(self, client: httpx.AsyncClient) -> None:
-        """Client spans, duration metrics, and W3C traceparent on every outgoing request."""
+        """Client spans, duration metrics, and W3C traceparent on every outgoing request
+        (shopkit/http_telemetry.py)."""
         if self.enabled:
-            HTTPXClientInstrumentor.instrument_client(
-                client, tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
-            )
+            http_telemetry.instrument(client, self.tracer_provider, self.meter_provider)
 
     def shutdown(self) -> None:
         """Flush what is buffered; bounded by the exporters' own timeouts."""
@@ -141,35 +121,6 @@ def setup_telemetry(
     return Telemetry(tracer_provider, meter_provider)
 
 
-def _record_operation_durations(engine: AsyncEngine, meter: metrics.Meter) -> None:
-    """`db.client.operation.duration`, which the SQLAlchemy instrumentation does not emit."""
-    histogram = meter.create_histogram(
-        "db.client.operation.duration",
-        unit="s",
-        description="Duration of database client operations",
-        explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-    )
-
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _start(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        conn.info.setdefault("shopkit.started", []).append(time.perf_counter())
-
-    @event.listens_for(engine.sync_engine, "after_cursor_execute")
-    def _stop(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        started = conn.info["shopkit.started"].pop()
-        operation = statement.split(None, 1)[0].upper() if statement.strip() else "UNKNOWN"
-        histogram.record(
-            time.perf_counter() - started,
-            {"db.system.name": "postgresql", "db.operation.name": operation},
-        )
-
-    @event.listens_for(engine.sync_engine, "handle_error")
-    def _fail(context: Any) -> None:
-        started = context.connection.info.get("shopkit.started") if context.connection else None
-        if started:
-            started.pop()
-
-
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, with the trace and span ids of the current span."""
 
@@ -189,10 +140,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+# httpx logs every request at INFO ("HTTP Request: GET ... 200 OK"): two lines per
+# GET /orders/{id} in the order service, each a JSON record with trace ids, 150,000 an hour
+# under load, saying what the client spans and http.client.request.duration already say.
+# What an operator needs from a call that goes wrong is in its client span (status ERROR),
+# in shopkit.http's line for each retry and in the 503 that names the dependency. At
+# LOG_LEVEL=DEBUG they log everything again.
+QUIET_LOGGERS = ("httpx", "httpcore")
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    quiet = logging.WARNING if logging.getLogger().level > logging.DEBUG else logging.NOTSET
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)
     # uvicorn set up its own handlers before it loaded the app; route them through ours.
     # --no-access-log left the access logger without handlers: it stays off then.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):

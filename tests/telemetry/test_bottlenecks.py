@@ -172,8 +172,9 @@ def test_lock_contention_shows_as_waiting_on_the_locked_rows(
 
     assert slowest["duration_us"] >= 3 * 300_000
     step = max(slowest["critical_path"], key=lambda s: s["self_us"])
-    # The slowest order waited for the others' locks in its SELECT ... FOR UPDATE.
-    assert (step["service"], step["operation"]) == ("inventory-service", "SELECT")
+    # The slowest order waited for the others' locks in its SELECT ... FOR UPDATE of the
+    # stock rows (the span named by its query summary).
+    assert (step["service"], step["operation"]) == ("inventory-service", "SELECT inventory.stock")
     assert step["self_us"] >= 2 * 300_000
 
 

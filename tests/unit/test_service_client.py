@@ -10,12 +10,15 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import SpanKind, StatusCode
 
+from shopkit import http_telemetry
 from shopkit.http import ServiceClient, create_http_client
 from shopkit.problems import DependencyUnavailable
 from shopkit.settings import ClientSettings
@@ -162,26 +165,96 @@ async def _echo_traceparent(reader: asyncio.StreamReader, writer: asyncio.Stream
         await writer.drain()
 
 
+def _durations(reader: InMemoryMetricReader) -> list[tuple[dict[str, object], int]]:
+    data = reader.get_metrics_data()
+    assert data is not None
+    return [
+        (dict(point.attributes or {}), point.count)
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "http.client.request.duration"
+        for point in metric.data.data_points
+        if isinstance(point, HistogramDataPoint)
+    ]
+
+
 async def test_calls_make_client_spans_and_carry_the_trace_context() -> None:
-    exporter = InMemorySpanExporter()
+    exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     async for url in _serve(_echo_traceparent):
         client, http = _client(url)
-        HTTPXClientInstrumentor.instrument_client(http, tracer_provider=provider)
+        http_telemetry.instrument(http, provider, MeterProvider(metric_readers=[reader]))
         async with http:
             with provider.get_tracer(__name__).start_as_current_span("caller"):
-                response = await client.request("GET", "/stock", idempotent=True)
+                response = await client.request("GET", "/stock?skus=SKU-00001", idempotent=True)
     spans = {span.name: span for span in exporter.get_finished_spans()}
     assert set(spans) == {"GET", "caller"}
     call = spans["GET"]
     assert call.kind is SpanKind.CLIENT
-    assert call.attributes is not None
-    # The attribute's name depends on OTEL_SEMCONV_STABILITY_OPT_IN, read once per process.
-    status = call.attributes.get(
-        "http.response.status_code", call.attributes.get("http.status_code")
-    )
-    assert status == 200
+    port = int(url.rsplit(":", 1)[1])
+    assert dict(call.attributes or {}) == {
+        "http.request.method": "GET",
+        "url.full": f"{url}/stock?skus=SKU-00001",
+        "server.address": "127.0.0.1",
+        "server.port": port,
+        "network.peer.address": "127.0.0.1",
+        "network.peer.port": port,
+        "http.response.status_code": 200,
+        "network.protocol.version": "1.1",
+    }
     assert call.parent is not None and call.parent.span_id == spans["caller"].context.span_id
     trace_id, span_id = response.text.split("-")[1:3]
     assert (int(trace_id, 16), int(span_id, 16)) == (call.context.trace_id, call.context.span_id)
+    assert _durations(reader) == [
+        (
+            {
+                "http.request.method": "GET",
+                "server.address": "127.0.0.1",
+                "server.port": port,
+                "http.response.status_code": 200,
+                "network.protocol.version": "1.1",
+            },
+            1,
+        )
+    ]
+
+
+async def test_unsampled_calls_carry_an_unsampled_context_and_are_timed() -> None:
+    exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async for url in _serve(_echo_traceparent):
+        client, http = _client(url)
+        http_telemetry.instrument(http, provider, MeterProvider(metric_readers=[reader]))
+        async with http:
+            responses = [await client.request("GET", "/a", idempotent=True) for _ in range(3)]
+    assert exporter.get_finished_spans() == ()
+    # The peer learns the trace was not sampled (flag 01 clear), so it does not sample it.
+    assert [int(r.text.split("-")[3], 16) & 1 for r in responses] == [0, 0, 0]
+    [(attributes, count)] = _durations(reader)
+    assert (attributes["http.response.status_code"], count) == (200, 3)
+
+
+async def test_a_call_without_an_answer_is_an_error_span_and_a_timed_error(
+    hanging_up_peer: str,
+) -> None:
+    exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    client, http = _client(hanging_up_peer)
+    http_telemetry.instrument(http, provider, MeterProvider(metric_readers=[reader]))
+    async with http:
+        with pytest.raises(DependencyUnavailable):
+            await client.request("POST", "/reservations", idempotent=False)
+    [call] = exporter.get_finished_spans()
+    assert call.status.status_code is StatusCode.ERROR
+    error_type = dict(call.attributes or {})["error.type"]
+    assert error_type == "RemoteProtocolError"
+    [(attributes, count)] = _durations(reader)
+    assert (attributes["error.type"], attributes["http.request.method"], count) == (
+        error_type,
+        "POST",
+        1,
+    )

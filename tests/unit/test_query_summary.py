@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import ClauseElement
 
 from inventory import stock
-from order import orders
+from order import claims, reading
 from pricing import catalog
 from shopkit.db_telemetry import QuerySummary, summarize
 
@@ -22,10 +22,10 @@ def sent(statement: ClauseElement) -> str:
 @pytest.mark.parametrize(
     ("statement", "summary"),
     [
-        (orders.ORDER_WITH_LINES, "SELECT orders.orders orders.order_lines"),
-        (orders.CLAIM_KEY, "INSERT orders.idempotency_records"),
+        (reading.ORDER_WITH_LINES, "SELECT orders.orders orders.order_lines"),
+        (claims.CLAIM_KEY, "INSERT orders.idempotency_records"),
         (
-            orders.PERSIST_ORDER,
+            claims.PERSIST_ORDER,
             "UPDATE orders.idempotency_records INSERT orders.orders SELECT"
             " INSERT orders.order_lines SELECT SELECT",
         ),

@@ -1,4 +1,5 @@
-"""The app factory every service calls: lifespan resources, errors, limits and health routes."""
+"""The app factory every service calls: lifespan resources, errors, limits, admission control
+and health routes."""
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -9,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 
 from shopkit import health
+from shopkit.admission import Admission, AdmissionControl
 from shopkit.db import Database, create_engine
 from shopkit.http import create_http_client
 from shopkit.limits import BodySizeLimit
@@ -74,6 +76,13 @@ def create_service_app(
     app.state.scenarios = scenarios
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so it runs first: a request refused costs no more than its refusal.
+    app.add_middleware(
+        AdmissionControl,
+        admission=admission(settings),
+        request_timeout_seconds=settings.request_timeout_seconds,
+        exempt=health.PATHS,
+    )
     app.include_router(health.router)
     if scenarios.supported:
         app.include_router(admin_router(tuple(scenarios.supported.values())))
@@ -82,3 +91,13 @@ def create_service_app(
     for router in routers:
         app.include_router(router, dependencies=business)
     return app
+
+
+def admission(settings: ServiceSettings) -> Admission | None:
+    if not settings.admission_enabled:
+        return None
+    return Admission(
+        max_in_flight=settings.admission_max_in_flight,
+        max_queued=settings.admission_max_queued,
+        queue_timeout_seconds=settings.admission_queue_timeout_seconds,
+    )

@@ -33,6 +33,17 @@ class ServiceSettings(BaseSettings):
         default_factory=dict
     )
 
+    # Admission control (shopkit/admission.py; the defaults' derivation: docs/overload.md):
+    # business requests one process serves at once, how many more may wait for a turn, and
+    # for how long. Off, every request is taken in however many there are (for measurements).
+    admission_enabled: bool = True
+    admission_max_in_flight: int = Field(default=16, ge=1)
+    admission_max_queued: int = Field(default=16, ge=0)
+    admission_queue_timeout_seconds: float = Field(default=0.5, gt=0)
+    # The time budget of a request whose caller states none (the Request-Timeout-Ms header),
+    # and the most a caller may ask for (shopkit/deadlines.py).
+    request_timeout_seconds: float = Field(default=5.0, gt=0)
+
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_level: str = "INFO"
 

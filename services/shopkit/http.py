@@ -1,4 +1,5 @@
-"""Calls to other services: one shared client per app, explicit timeouts, bounded retries."""
+"""Calls to other services: one shared client per app, explicit timeouts, bounded retries, the
+caller's deadline passed on."""
 
 import asyncio
 import logging
@@ -7,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from shopkit import deadlines
 from shopkit.problems import DependencyUnavailable
 from shopkit.settings import ClientSettings
 from shopkit.transport import AiohttpTransport
@@ -46,13 +48,22 @@ class ServiceClient:
     ) -> httpx.Response:
         """Send a request; retry with jittered exponential backoff only when `idempotent`.
 
-        Returns any response below 500 (the caller maps 4xx to its own errors).
+        Within the current request's deadline (shopkit/deadlines.py), if it has one: each attempt
+        carries what is left of it and times out with it, and none starts, nor is retried, once
+        it is spent. Returns any response below 500 (the caller maps 4xx to its own errors).
         """
         attempts = self._settings.http_attempts if idempotent else 1
         reached = False
+        reason = "the request's deadline passed"
         for attempt in range(1, attempts + 1):
+            left = deadlines.remaining()
+            if left is not None and left <= 0:
+                reason = "the request's deadline passed"
+                break
             try:
-                response = await self._client.request(method, self.base_url + path, **kwargs)
+                response = await self._client.request(
+                    method, self.base_url + path, **self._within(left, kwargs)
+                )
             except httpx.TransportError as exc:  # connect errors, timeouts, protocol errors
                 reason = type(exc).__name__
                 # Only these say the request never left: no connection, or none free in time.
@@ -68,6 +79,22 @@ class ServiceClient:
                     break
             if attempt < attempts:
                 delay = self._settings.http_backoff_seconds * 2 ** (attempt - 1)
+                delay *= random.uniform(0.5, 1.5)
+                left = deadlines.remaining()
+                if left is not None and left <= delay:
+                    break  # a retry could not start in time: the budget is the bound
                 log.info("retrying %s %s%s after %s", method, self.name, path, reason)
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                await asyncio.sleep(delay)
         raise DependencyUnavailable(self.name, reason, reached)
+
+    def _within(self, left: float | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's arguments, bounded by `left` seconds of budget and passing it on."""
+        if left is None:
+            return kwargs
+        settings = self._settings
+        timeout = httpx.Timeout(
+            min(settings.http_timeout_seconds, left),
+            connect=min(settings.http_connect_timeout_seconds, left),
+        )
+        headers = {**kwargs.get("headers", {}), **deadlines.header(left)}
+        return {**kwargs, "timeout": timeout, "headers": headers}

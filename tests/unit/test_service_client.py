@@ -6,7 +6,9 @@ have arrived; so "not reached" must be said for exactly the failures that prove 
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -16,9 +18,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from shopkit import deadlines
 from shopkit.http import ServiceClient, create_http_client
 from shopkit.problems import DependencyUnavailable
 from shopkit.settings import ClientSettings
+
+T = TypeVar("T")
 
 
 async def _hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -185,3 +190,77 @@ async def test_calls_make_client_spans_and_carry_the_trace_context() -> None:
     assert call.parent is not None and call.parent.span_id == spans["caller"].context.span_id
     trace_id, span_id = response.text.split("-")[1:3]
     assert (int(trace_id, 16), int(span_id, 16)) == (call.context.trace_id, call.context.span_id)
+
+
+def _echo_budget(
+    status: int, seen: list[str] | None = None
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]:
+    """A peer answering every request with `status` and the budget header the request carried
+    (which it also appends to `seen`)."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while head := await reader.readuntil(b"\r\n\r\n"):
+            lines = head.decode().lower().split("\r\n")[1:]
+            headers = dict(line.split(": ", 1) for line in lines if ": " in line)
+            body = headers.get(deadlines.HEADER.lower(), "none").encode()
+            if seen is not None:
+                seen.append(body.decode())
+            writer.write(
+                b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body)
+            )
+            await writer.drain()
+
+    return answer
+
+
+async def _within_budget(seconds: float, call: Coroutine[Any, Any, T]) -> T:
+    """Run `call` as a request with `seconds` of budget (in a task: the deadline is its own)."""
+
+    async def bounded() -> T:
+        deadlines.start(seconds)
+        return await call
+
+    return await asyncio.create_task(bounded())
+
+
+async def test_a_call_times_out_with_the_requests_budget_not_the_settings(
+    holding_peer: str,
+) -> None:
+    client, http = _client(holding_peer, http_timeout_seconds=5)
+    async with http:
+        started = time.monotonic()
+        with pytest.raises(DependencyUnavailable) as failure:
+            await _within_budget(0.2, client.request("GET", "/stock", idempotent=True))
+        took = time.monotonic() - started
+    assert 0.15 < took < 1.0
+    assert failure.value.reached is True
+
+
+async def test_a_spent_budget_sends_nothing_and_retries_stay_inside_it() -> None:
+    sent: list[str] = []
+    async for url in _serve(_echo_budget(503, sent)):
+        config = ClientSettings(http_attempts=5, http_backoff_seconds=0.2)
+        http = create_http_client(config)
+        client = ServiceClient("peer", url, http, config)
+        async with http:
+            with pytest.raises(DependencyUnavailable) as spent:
+                await _within_budget(0, client.request("GET", "/stock", idempotent=True))
+            assert spent.value.reached is False and sent == []
+            # 503 every time, backoff 0.1-0.3 s then 0.2-0.6 s: at most one retry fits in
+            # 0.35 s, not the four the settings allow.
+            started = time.monotonic()
+            with pytest.raises(DependencyUnavailable):
+                await _within_budget(0.35, client.request("GET", "/stock", idempotent=True))
+            assert time.monotonic() - started < 0.35
+    assert 1 <= len(sent) <= 2
+    assert all(int(budget) <= 350 for budget in sent)
+
+
+async def test_a_call_carries_what_is_left_of_the_budget() -> None:
+    async for url in _serve(_echo_budget(200)):
+        client, http = _client(url)
+        async with http:
+            unbounded = await client.request("GET", "/stock", idempotent=True)
+            bounded = await _within_budget(2.0, client.request("GET", "/stock", idempotent=True))
+    assert unbounded.text == "none"
+    assert 1900 <= int(bounded.text) <= 2000

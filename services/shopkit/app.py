@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from shopkit import health
 from shopkit.admission import Admission, AdmissionControl
 from shopkit.db import Database, create_engine
-from shopkit.http import create_http_client
+from shopkit.http import RetryBudget, create_http_client
 from shopkit.limits import BodySizeLimit
 from shopkit.problems import install_problem_handlers
 from shopkit.scenarios import ERRORS, SLOW_DEPENDENCY, Scenarios, admin_router, injected_faults
@@ -50,6 +50,10 @@ def create_service_app(
         if isinstance(settings, ClientSettings):
             http = create_http_client(settings)
             telemetry.instrument_client(http)
+            # One per process, shared by every client: the retries of all its calls count.
+            app.state.retries = RetryBudget(
+                settings.http_retry_ratio, settings.http_retries_per_second
+            )
         app.state.http = http
         tasks = [asyncio.create_task(loop(app), name=loop.__name__) for loop in background]
         try:

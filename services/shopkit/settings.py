@@ -59,3 +59,7 @@ class ClientSettings(BaseSettings):
     http_backoff_seconds: float = Field(default=0.05, ge=0)
     # The most calls in flight at once from one process; more wait up to the timeout for one.
     http_max_connections: int = Field(default=100, ge=1)
+    # The retry budget of one process (shopkit/http.py, RetryBudget): retries may add this
+    # share of its calls, plus a few per second, so that they never multiply an overload.
+    http_retry_ratio: float = Field(default=0.2, ge=0)
+    http_retries_per_second: float = Field(default=5.0, ge=0)

@@ -7,6 +7,7 @@ is measured is admission, not the shop.
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Message
 
 from shopkit import deadlines
 from shopkit.admission import Admission, AdmissionControl
@@ -134,3 +136,57 @@ async def test_the_callers_budget_bounds_the_request_and_a_spent_one_is_not_star
     assert spent.status_code == 504
     assert spent.json()["type"].endswith("/deadline-exceeded")
     assert held.started == 2
+
+
+async def test_a_queued_request_whose_client_goes_away_is_dropped(held: Held) -> None:
+    """Driven as the server drives it: the second request's client disconnects while queued."""
+    admission = Admission(max_in_flight=1, max_queued=4, queue_timeout_seconds=5)
+    app = Starlette(routes=[Route("/work", held.business, methods=["POST"])])
+    middleware = AdmissionControl(app, admission, 5.0, frozenset())
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/work",
+        "raw_path": b"/work",
+        "query_string": b"",
+        "headers": [],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 1),
+        "root_path": "",
+    }
+
+    def client(gone: asyncio.Event) -> tuple[Any, Any, list[Message]]:
+        body_sent = False
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            nonlocal body_sent
+            if not body_sent:
+                body_sent = True
+                return {"type": "http.request", "body": b"x", "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        return receive, send, sent
+
+    first_gone, second_gone = asyncio.Event(), asyncio.Event()
+    receive, send, first_sent = client(first_gone)
+    first = asyncio.create_task(middleware(dict(scope), receive, send))
+    await _until(lambda: held.started == 1, "the first request running")
+    receive, send, second_sent = client(second_gone)
+    second = asyncio.create_task(middleware(dict(scope), receive, send))
+    await _until(lambda: admission.queued == 1, "the second request queued")
+
+    second_gone.set()
+    await asyncio.wait_for(second, 1)
+    assert admission.queued == 0 and second_sent == []  # dropped, nobody to answer
+    held.release.set()
+    await asyncio.wait_for(first, 1)
+    assert first_sent[0]["status"] == 200
+    assert held.started == 1  # the dropped request never ran
+    assert admission.in_flight == 0

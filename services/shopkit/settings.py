@@ -37,8 +37,8 @@ class ServiceSettings(BaseSettings):
     # business requests one process serves at once, how many more may wait for a turn, and
     # for how long. Off, every request is taken in however many there are (for measurements).
     admission_enabled: bool = True
-    admission_max_in_flight: int = Field(default=16, ge=1)
-    admission_max_queued: int = Field(default=16, ge=0)
+    admission_max_in_flight: int = Field(default=8, ge=1)
+    admission_max_queued: int = Field(default=8, ge=0)
     admission_queue_timeout_seconds: float = Field(default=0.5, gt=0)
     # The time budget of a request whose caller states none (the Request-Timeout-Ms header),
     # and the most a caller may ask for (shopkit/deadlines.py).

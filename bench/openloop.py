@@ -10,9 +10,11 @@ when its request was due, not from when it could be sent (no coordinated omissio
 gives up closes its connection, as a browser or a proxy does: the server sees it go.
 """
 
+import argparse
 import asyncio
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,3 +127,30 @@ async def open_loop(
     await asyncio.gather(*tasks)
     connections.close()
     return [answer for answer in answers if answer is not None]
+
+
+def main() -> int:
+    """`python -m bench.openloop PORT PATH --rate R --seconds S`: a spike against a running stack
+    (`make run`: the order service is on 8000), to watch admission control in Grafana and Jaeger;
+    prints the answers by status and their p50 and p99."""
+    parser = argparse.ArgumentParser(prog="python -m bench.openloop", description=main.__doc__)
+    parser.add_argument("port", type=int)
+    parser.add_argument("path", help="e.g. /orders/<id of an order>")
+    parser.add_argument("--rate", type=float, default=300.0, help="requests per second")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--patience", type=float, default=10.0, help="client timeout, seconds")
+    args = parser.parse_args()
+    answers = asyncio.run(
+        open_loop(
+            args.port, args.rate, args.seconds, lambda _: Request("GET", args.path), args.patience
+        )
+    )
+    for outcome, count in sorted(Counter(a.outcome for a in answers).items()):
+        latencies = sorted(a.latency for a in answers if a.outcome == outcome)
+        p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+        print(f"{outcome}: {count} answers, p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -131,7 +131,10 @@ def main() -> int:
     args = parser.parse_args()
     sampling = None if args.sampling < 0 else args.sampling
 
-    variants = {"admission control": {}, "none (before)": {"ADMISSION_ENABLED": "false"}}
+    variants = {
+        "admission control": {"ADMISSION_ENABLED": "true"},
+        "none (before)": {"ADMISSION_ENABLED": "false"},
+    }
     lines = [
         "| admission | offered | goodput/s | p99 ms | shed | shed p99 ms | client timeouts"
         " | probes p99 ms | after: p99 ms | after: goodput/s |",

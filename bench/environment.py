@@ -146,9 +146,11 @@ def start_services(
     extra_env: dict[str, str],
     per_service_env: dict[str, dict[str, str]] | None = None,
 ) -> Services:
-    """The three services as uvicorn processes, on free ports, logging warnings only."""
+    """The three services as uvicorn processes, on free ports, logging warnings only, without
+    admission control unless `extra_env` switches it on: the benchmark's closed loops run more
+    clients than it admits (32, 50), and measure capacity and cost, not shedding."""
     started = Services.on_free_ports(database_url, ADMIN_TOKEN, workdir / "logs")
-    started.env = {"LOG_LEVEL": "WARNING", **extra_env}
+    started.env = {"LOG_LEVEL": "WARNING", "ADMISSION_ENABLED": "false", **extra_env}
     started.service_env = per_service_env or {}
     started.start_all()
     return started

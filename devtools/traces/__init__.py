@@ -2,9 +2,10 @@
 
 - jaeger: the client of Jaeger's HTTP query API;
 - model: a trace and its spans, parsed from Jaeger's JSON;
-- paths, queries, calls, errors: the four analyses (critical paths and the slowest traces, N+1
-  queries, calls made one after the other, where failures start), pure functions of traces;
-- analysis: all four over one batch, as a `Report`;
+- paths, queries, calls, errors, queueing: the five analyses (critical paths and the slowest
+  traces, N+1 queries, calls made one after the other, where failures start, waits for
+  admission that dominate a trace), pure functions of traces;
+- analysis: all five over one batch, as a `Report`;
 - terminal, jsonreport, waterfall, htmlreport: the report and single traces rendered as tables,
   the --json document, a terminal waterfall and a self-contained HTML page.
 """
@@ -23,6 +24,7 @@ from devtools.traces.paths import (
     slowest_traces,
 )
 from devtools.traces.queries import RepeatedQuery, find_repeated_queries, normalize_statement
+from devtools.traces.queueing import Queueing, find_queueing
 from devtools.traces.terminal import render
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "Call",
     "ErrorHotspot",
     "PathStep",
+    "Queueing",
     "RepeatedQuery",
     "Report",
     "SequentialCalls",
@@ -39,6 +42,7 @@ __all__ = [
     "analyze",
     "critical_path",
     "find_error_hotspots",
+    "find_queueing",
     "find_repeated_queries",
     "find_sequential_calls",
     "normalize_statement",

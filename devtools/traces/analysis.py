@@ -8,6 +8,7 @@ from devtools.traces.errors import ErrorHotspot, find_error_hotspots
 from devtools.traces.model import Trace
 from devtools.traces.paths import SlowTrace, slowest_traces
 from devtools.traces.queries import RepeatedQuery, find_repeated_queries
+from devtools.traces.queueing import Queueing, find_queueing
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class Report:
     repeated_queries: list[RepeatedQuery]
     sequential_calls: list[SequentialCalls]
     error_hotspots: list[ErrorHotspot]
+    queueing: list[Queueing]
 
 
 def analyze(traces: Sequence[Trace], *, top: int = 5, min_repeats: int = 5) -> Report:
@@ -28,4 +30,5 @@ def analyze(traces: Sequence[Trace], *, top: int = 5, min_repeats: int = 5) -> R
         repeated_queries=find_repeated_queries(traces, min_repeats),
         sequential_calls=find_sequential_calls(traces),
         error_hotspots=find_error_hotspots(traces),
+        queueing=find_queueing(traces),
     )

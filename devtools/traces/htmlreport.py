@@ -131,6 +131,10 @@ def _findings(report: Report, min_repeats: int) -> list[str]:
         for s in report.sequential_calls
     ]
     hotspots = [[e.service, e.operation, str(e.traces)] for e in report.error_hotspots]
+    queueing = [
+        [q.service, q.operation, str(q.traces), _ms(q.waited_us), _ms(q.max_waited_us)]
+        for q in report.queueing
+    ]
     none = "<p>None.</p>"
     return [
         "<h2>Slowest traces</h2>",
@@ -145,6 +149,10 @@ def _findings(report: Report, min_repeats: int) -> list[str]:
         else none,
         "<h2>Where failures start</h2>",
         _table(["service", "operation", "traces"], hotspots, {2}) if hotspots else none,
+        "<h2>Traces mostly spent waiting for admission</h2>",
+        _table(["service", "operation", "traces", "waited", "worst"], queueing, {2, 3, 4})
+        if queueing
+        else none,
     ]
 
 

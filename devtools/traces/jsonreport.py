@@ -24,7 +24,9 @@ def report_json(report: Report, query: Mapping[str, str | int]) -> dict[str, Any
          "sequential_calls": [{"service", "parent_operation",
              "calls": [{"downstream", "operation"}], "traces", "lost_us", "max_lost_us",
              "example_trace_id"}],
-         "error_hotspots": [{"service", "operation", "traces", "example_trace_id"}]}}
+         "error_hotspots": [{"service", "operation", "traces", "example_trace_id"}],
+         "queueing": [{"service", "operation", "traces", "waited_us", "max_waited_us",
+             "example_trace_id"}]}}
 
     Every finding list is present, empty when nothing was found.
     """
@@ -49,5 +51,6 @@ def report_json(report: Report, query: Mapping[str, str | int]) -> dict[str, Any
                 for f in report.sequential_calls
             ],
             "error_hotspots": [asdict(f) for f in report.error_hotspots],
+            "queueing": [asdict(f) for f in report.queueing],
         },
     }

@@ -95,3 +95,21 @@ def render(report: Report, console: Console, *, min_repeats: int) -> None:
         console.print(table)
     else:
         console.print("No failed traces.")
+
+    if report.queueing:
+        title = "Traces mostly spent waiting for admission (the service was saturated)"
+        table = Table(title=title, title_justify="left")
+        for column in ("service", "operation", "traces", "waited ms", "worst ms", "example"):
+            table.add_column(column)
+        for w in report.queueing:
+            table.add_row(
+                w.service,
+                w.operation,
+                str(w.traces),
+                _ms(w.waited_us),
+                _ms(w.max_waited_us),
+                w.example_trace_id,
+            )
+        console.print(table)
+    else:
+        console.print("No trace dominated by a wait for admission.")

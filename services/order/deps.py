@@ -19,12 +19,16 @@ from shopkit.scenarios import N_PLUS_ONE, SEQUENTIAL_FANOUT, ScenariosDep
 
 def inventory_client(app: FastAPI) -> InventoryClient:
     settings: OrderSettings = app.state.settings
-    return InventoryClient("inventory", settings.inventory_url, app.state.http, settings)
+    return InventoryClient(
+        "inventory", settings.inventory_url, app.state.http, settings, app.state.retries
+    )
 
 
 def pricing_client(app: FastAPI) -> PricingClient:
     settings: OrderSettings = app.state.settings
-    return PricingClient("pricing", settings.pricing_url, app.state.http, settings)
+    return PricingClient(
+        "pricing", settings.pricing_url, app.state.http, settings, app.state.retries
+    )
 
 
 def order_placement(app: FastAPI, fan_out: FanOut = concurrently) -> OrderPlacement:

@@ -26,6 +26,7 @@ from order.models import ClaimState, Order, OrderLine
 from order.pseudonyms import customer_pseudonym
 from order.schemas import OrderRequest
 from pricing.contract import Quote, UnknownSkus
+from shopkit import deadlines
 from shopkit.db import Database
 from shopkit.problems import DependencyUnavailable
 
@@ -104,7 +105,9 @@ class OrderPlacement:
         except ClaimTakenOver:
             raise  # the claim, and its stock, are recovery's now
         except BaseException:
-            with tracer.start_as_current_span("compensate-order"):
+            # Not bound by the request's deadline: its caller may have gone (that may be why
+            # this failed), but the stock must come back now, not a lease later.
+            with tracer.start_as_current_span("compensate-order"), deadlines.unbounded():
                 # A claim taken over may hold what an earlier attempt reserved (or will: its
                 # call may still be on its way), whatever this attempt's call answered.
                 release = claim.attempt > 1 or _may_hold_stock(reserved)

@@ -1,4 +1,5 @@
-"""The app factory every service calls: lifespan resources, errors, limits and health routes."""
+"""The app factory every service calls: lifespan resources, errors, limits, admission control
+and health routes."""
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -10,8 +11,9 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from shopkit import health
 from shopkit.access_log import strip_query_strings
+from shopkit.admission import Admission, AdmissionControl
 from shopkit.db import Database, create_engine
-from shopkit.http import create_http_client
+from shopkit.http import RetryBudget, create_http_client
 from shopkit.limits import BodySizeLimit
 from shopkit.problems import install_problem_handlers
 from shopkit.scenarios import ERRORS, SLOW_DEPENDENCY, Scenarios, admin_router, injected_faults
@@ -51,6 +53,10 @@ def create_service_app(
         if isinstance(settings, ClientSettings):
             http = create_http_client(settings)
             telemetry.instrument_client(http)
+            # One per process, shared by every client: the retries of all its calls count.
+            app.state.retries = RetryBudget(
+                settings.http_retry_ratio, settings.http_retries_per_second
+            )
         app.state.http = http
         tasks = [asyncio.create_task(loop(app), name=loop.__name__) for loop in background]
         try:
@@ -78,6 +84,13 @@ def create_service_app(
     app.state.scenarios = scenarios
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so it runs first: a request refused costs no more than its refusal.
+    app.add_middleware(
+        AdmissionControl,
+        admission=admission(settings),
+        request_timeout_seconds=settings.request_timeout_seconds,
+        exempt=health.PATHS,
+    )
     app.include_router(health.router)
     if scenarios.supported:
         app.include_router(admin_router(tuple(scenarios.supported.values())))
@@ -86,3 +99,13 @@ def create_service_app(
     for router in routers:
         app.include_router(router, dependencies=business)
     return app
+
+
+def admission(settings: ServiceSettings) -> Admission | None:
+    if not settings.admission_enabled:
+        return None
+    return Admission(
+        max_in_flight=settings.admission_max_in_flight,
+        max_queued=settings.admission_max_queued,
+        queue_timeout_seconds=settings.admission_queue_timeout_seconds,
+    )

@@ -11,6 +11,8 @@ from shopkit.problems import DependencyUnavailable
 router = APIRouter(tags=["health"])
 
 READY_TIMEOUT_SECONDS = 2.0
+# The probes' paths: they answer whatever the load, never queued behind business requests.
+PATHS = frozenset({"/healthz", "/readyz"})
 
 
 @router.get("/healthz", summary="Liveness: the process is up")

@@ -38,6 +38,16 @@ class ServiceSettings(BaseSettings):
     # trace_boundary.py). On behind a gateway that already starts traces of its own, and for
     # the services whose only caller is one of ours.
     trust_incoming_trace_context: bool = False
+    # Admission control (shopkit/admission.py; the defaults' derivation: docs/overload.md):
+    # business requests one process serves at once, how many more may wait for a turn, and
+    # for how long. Off, every request is taken in however many there are (for measurements).
+    admission_enabled: bool = True
+    admission_max_in_flight: int = Field(default=8, ge=1)
+    admission_max_queued: int = Field(default=8, ge=0)
+    admission_queue_timeout_seconds: float = Field(default=0.5, gt=0)
+    # The time budget of a request whose caller states none (the Request-Timeout-Ms header),
+    # and the most a caller may ask for (shopkit/deadlines.py).
+    request_timeout_seconds: float = Field(default=5.0, gt=0)
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_level: str = "INFO"
@@ -54,3 +64,7 @@ class ClientSettings(BaseSettings):
     http_backoff_seconds: float = Field(default=0.05, ge=0)
     # The most calls in flight at once from one process; more wait up to the timeout for one.
     http_max_connections: int = Field(default=100, ge=1)
+    # The retry budget of one process (shopkit/http.py, RetryBudget): retries may add this
+    # share of its calls, plus a few per second, so that they never multiply an overload.
+    http_retry_ratio: float = Field(default=0.2, ge=0)
+    http_retries_per_second: float = Field(default=5.0, ge=0)

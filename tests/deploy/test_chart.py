@@ -11,6 +11,9 @@ import pytest
 import yaml
 
 from devtools.stack.versions import REPO
+from inventory.settings import InventorySettings
+from order.settings import OrderSettings
+from pricing.settings import PricingSettings
 
 HELM = REPO / ".tools" / "bin" / "helm"
 CHART = REPO / "deploy" / "helm" / "shop"
@@ -233,3 +236,27 @@ def test_chart_dir_links_to_the_single_sources() -> None:
     for link in ("collector", "observability"):
         assert (CHART / "files" / link).resolve() == (REPO / link).resolve()
         assert Path(CHART / "files" / link).is_symlink()
+
+
+def test_admission_settings_reach_each_service_with_the_services_own_defaults(
+    manifests: list[dict[str, Any]],
+) -> None:
+    """The chart's admission values are the settings' defaults (one set of numbers, derived in
+    docs/overload.md), and every variable it sets is a setting the service reads."""
+    classes = {"order": OrderSettings, "inventory": InventorySettings, "pricing": PricingSettings}
+    for name, settings_class in classes.items():
+        data = config_map(manifests, f"shop-{name}")
+        own = {key for key in data if not key.startswith("OTEL_")}
+        assert own <= {field.upper() for field in settings_class.model_fields}, name
+        settings = settings_class.model_validate(
+            {key.lower(): value for key, value in data.items() if key in own}
+        )
+        defaults = settings_class()
+        for field in (
+            "admission_enabled",
+            "admission_max_in_flight",
+            "admission_max_queued",
+            "admission_queue_timeout_seconds",
+            "request_timeout_seconds",
+        ):
+            assert getattr(settings, field) == getattr(defaults, field), (name, field)

@@ -73,7 +73,12 @@ def test_with_every_scenario_off_there_is_no_finding(traced: Services, backends:
 
     findings = analysis(backends, started, requests=3 + 3 + 1)["findings"]
 
-    assert findings == {"n_plus_one": [], "sequential_calls": [], "error_hotspots": []}
+    assert findings == {
+        "n_plus_one": [],
+        "sequential_calls": [],
+        "error_hotspots": [],
+        "queueing": [],
+    }
 
 
 def test_n_plus_one_names_the_repeated_statement_and_its_count(
@@ -190,7 +195,12 @@ def test_the_command_reports_json_for_ci(traced: Services, backends: Telemetry) 
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["traces"] > 0
-    assert set(report["findings"]) == {"n_plus_one", "sequential_calls", "error_hotspots"}
+    assert set(report["findings"]) == {
+        "n_plus_one",
+        "sequential_calls",
+        "error_hotspots",
+        "queueing",
+    }
 
     tables = subprocess.run(
         [sys.executable, "-m", "devtools", "traces", "analyze", "--since", "10m"],

@@ -6,7 +6,9 @@ have arrived; so "not reached" must be said for exactly the failures that prove 
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -18,10 +20,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, StatusCode
 
-from shopkit import http_telemetry
-from shopkit.http import ServiceClient, create_http_client
+from shopkit import deadlines, http_telemetry
+from shopkit.http import RetryBudget, ServiceClient, create_http_client
 from shopkit.problems import DependencyUnavailable
 from shopkit.settings import ClientSettings
+
+T = TypeVar("T")
 
 
 async def _hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -258,3 +262,105 @@ async def test_a_call_without_an_answer_is_an_error_span_and_a_timed_error(
         "POST",
         1,
     )
+
+
+def _echo_budget(
+    status: int, seen: list[str] | None = None
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]:
+    """A peer answering every request with `status` and the budget header the request carried
+    (which it also appends to `seen`)."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while head := await reader.readuntil(b"\r\n\r\n"):
+            lines = head.decode().lower().split("\r\n")[1:]
+            headers = dict(line.split(": ", 1) for line in lines if ": " in line)
+            body = headers.get(deadlines.HEADER.lower(), "none").encode()
+            if seen is not None:
+                seen.append(body.decode())
+            writer.write(
+                b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body)
+            )
+            await writer.drain()
+
+    return answer
+
+
+async def _within_budget(seconds: float, call: Coroutine[Any, Any, T]) -> T:
+    """Run `call` as a request with `seconds` of budget (in a task: the deadline is its own)."""
+
+    async def bounded() -> T:
+        deadlines.start(seconds)
+        return await call
+
+    return await asyncio.create_task(bounded())
+
+
+async def test_a_call_times_out_with_the_requests_budget_not_the_settings(
+    holding_peer: str,
+) -> None:
+    client, http = _client(holding_peer, http_timeout_seconds=5)
+    async with http:
+        started = time.monotonic()
+        with pytest.raises(DependencyUnavailable) as failure:
+            await _within_budget(0.2, client.request("GET", "/stock", idempotent=True))
+        took = time.monotonic() - started
+    assert 0.15 < took < 1.0
+    assert failure.value.reached is True
+
+
+async def test_a_spent_budget_sends_nothing_and_retries_stay_inside_it() -> None:
+    sent: list[str] = []
+    async for url in _serve(_echo_budget(503, sent)):
+        config = ClientSettings(http_attempts=5, http_backoff_seconds=0.2)
+        http = create_http_client(config)
+        client = ServiceClient("peer", url, http, config)
+        async with http:
+            with pytest.raises(DependencyUnavailable) as spent:
+                await _within_budget(0, client.request("GET", "/stock", idempotent=True))
+            assert spent.value.reached is False and sent == []
+            # 503 every time, backoff 0.1-0.3 s then 0.2-0.6 s: at most one retry fits in
+            # 0.35 s, not the four the settings allow.
+            started = time.monotonic()
+            with pytest.raises(DependencyUnavailable):
+                await _within_budget(0.35, client.request("GET", "/stock", idempotent=True))
+            # Give or take the scheduling of a busy machine; unbounded, the four retries would
+            # wait 3 s between them.
+            assert time.monotonic() - started < 0.6
+    assert 1 <= len(sent) <= 2
+    assert all(int(budget) <= 350 for budget in sent)
+
+
+async def test_a_call_carries_what_is_left_of_the_budget() -> None:
+    async for url in _serve(_echo_budget(200)):
+        client, http = _client(url)
+        async with http:
+            unbounded = await client.request("GET", "/stock", idempotent=True)
+            bounded = await _within_budget(2.0, client.request("GET", "/stock", idempotent=True))
+    assert unbounded.text == "none"
+    assert 1900 <= int(bounded.text) <= 2000
+
+
+async def test_retries_stop_when_the_retry_budget_is_spent() -> None:
+    sent: list[str] = []
+    async for url in _serve(_echo_budget(503, sent)):
+        config = ClientSettings(http_attempts=3, http_backoff_seconds=0)
+        http = create_http_client(config)
+        # Nothing accrues with time and calls deposit nothing: one retry saved up, no more.
+        client = ServiceClient("peer", url, http, config, RetryBudget(ratio=0, per_second=0))
+        async with http:
+            for _ in range(3):
+                with pytest.raises(DependencyUnavailable) as failure:
+                    await client.request("GET", "/stock", idempotent=True)
+    # Three calls of up to three attempts: the first retries once, then none do.
+    assert len(sent) == 3 + 1
+    assert "retry budget" in failure.value.detail
+
+
+def test_the_retry_budget_allows_its_share_of_the_calls() -> None:
+    budget = RetryBudget(ratio=0.25, per_second=0)
+    assert budget.withdraw() is True  # the one saved up
+    allowed = []
+    for _ in range(20):  # twenty calls, each failing: a retry for every fourth
+        budget.deposit()
+        allowed.append(budget.withdraw())
+    assert allowed == [False, False, False, True] * 5

@@ -549,6 +549,7 @@ def test_json_shape() -> None:
         order_detail_with_lookups("n1", 6).parse(),
         fan_out("seq", concurrent=False).parse(),
         out_of_stock("err").parse(),
+        queued_read("queued", 8_000, duration=9_000).parse(),
     ]
 
     document = json.loads(json.dumps(traces.report_json(traces.analyze(batch, top=2), QUERY)))
@@ -561,7 +562,7 @@ def test_json_shape() -> None:
         "slowest_traces",
         "findings",
     }
-    assert (document["version"], document["traces"], document["failed_traces"]) == (1, 4, 1)
+    assert (document["version"], document["traces"], document["failed_traces"]) == (1, 5, 1)
     assert document["query"] == QUERY
     slowest = document["slowest_traces"]
     assert [t["trace_id"] for t in slowest] == ["clean", "seq"]
@@ -579,7 +580,7 @@ def test_json_shape() -> None:
     assert sum(slowest[0]["self_us_by_service"].values()) == slowest[0]["duration_us"] == 10_000
 
     findings = document["findings"]
-    assert set(findings) == {"n_plus_one", "sequential_calls", "error_hotspots"}
+    assert set(findings) == {"n_plus_one", "sequential_calls", "error_hotspots", "queueing"}
     assert findings["n_plus_one"] == [
         {
             "service": INVENTORY,
@@ -609,12 +610,27 @@ def test_json_shape() -> None:
     assert findings["error_hotspots"] == [
         {"service": INVENTORY, "operation": "UPDATE", "traces": 1, "example_trace_id": "err"}
     ]
+    assert findings["queueing"] == [
+        {
+            "service": ORDER,
+            "operation": "GET /orders/{order_id}",
+            "traces": 1,
+            "waited_us": 8_000,
+            "max_waited_us": 8_000,
+            "example_trace_id": "queued",
+        }
+    ]
 
 
 def test_json_without_findings_has_empty_lists() -> None:
     document = traces.report_json(traces.analyze([clean_order().parse()]), QUERY)
 
-    assert document["findings"] == {"n_plus_one": [], "sequential_calls": [], "error_hotspots": []}
+    assert document["findings"] == {
+        "n_plus_one": [],
+        "sequential_calls": [],
+        "error_hotspots": [],
+        "queueing": [],
+    }
     assert document["slowest_traces"][0]["critical_path"][0] == {
         "span_id": document["slowest_traces"][0]["critical_path"][0]["span_id"],
         "service": ORDER,
@@ -694,3 +710,33 @@ def test_path_step_is_what_the_report_lists() -> None:
     t.internal("only", 0, 42)
 
     assert traces.critical_path(t.parse()) == [PathStep(t.spans[0]["spanID"], ORDER, "only", 42)]
+
+
+# --- queueing ------------------------------------------------------------------------------------
+
+
+def queued_read(trace_id: str, waited: int, duration: int = 10_000) -> TraceBuilder:
+    """GET /orders/{id} that waited `waited` µs for admission before its own work."""
+    t = TraceBuilder(trace_id)
+    root = t.server("GET /orders/{order_id}", 0, duration)
+    if waited:
+        t.internal("await-admission", 10, waited, parent=root)
+    t.query("SELECT orders.orders.id FROM orders.orders", waited + 100, 500, parent=root)
+    return t
+
+
+def test_a_trace_mostly_spent_waiting_for_admission_is_queueing() -> None:
+    report = traces.analyze(
+        [
+            queued_read("q1", 6_000).parse(),
+            queued_read("q2", 9_000).parse(),
+            queued_read("short-wait", 2_000).parse(),  # a fifth of its trace: not the story
+            queued_read("admitted-at-once", 0).parse(),
+        ]
+    )
+    assert [(q.service, q.operation, q.traces) for q in report.queueing] == [
+        (ORDER, "GET /orders/{order_id}", 2)
+    ]
+    [found] = report.queueing
+    assert (found.waited_us, found.max_waited_us, found.example_trace_id) == (15_000, 9_000, "q2")
+    assert traces.analyze([clean_order().parse()]).queueing == []

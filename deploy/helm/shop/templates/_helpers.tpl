@@ -149,6 +149,11 @@ that restarts its pods when it changes. Takes (dict "ctx" $ "name" "order" "serv
 LOG_LEVEL: {{ .service.logLevel | quote }}
 DB_POOL_SIZE: {{ .service.dbPoolSize | quote }}
 DB_MAX_OVERFLOW: {{ .service.dbMaxOverflow | quote }}
+ADMISSION_ENABLED: {{ .service.admission.enabled | quote }}
+ADMISSION_MAX_IN_FLIGHT: {{ .service.admission.maxInFlight | quote }}
+ADMISSION_MAX_QUEUED: {{ .service.admission.maxQueued | quote }}
+ADMISSION_QUEUE_TIMEOUT_SECONDS: {{ .service.admission.queueTimeoutSeconds | quote }}
+REQUEST_TIMEOUT_SECONDS: {{ .service.requestTimeoutSeconds | quote }}
 OTEL_SERVICE_NAME: {{ .service.otelServiceName | quote }}
 OTEL_EXPORTER_OTLP_ENDPOINT: {{ include "shop.otlpEndpoint" $ctx | quote }}
 OTEL_TRACES_SAMPLER: {{ $ctx.Values.otel.tracesSampler | quote }}

@@ -1,0 +1,258 @@
+"""Admission control: a bounded number of business requests in flight, a short bounded queue,
+and a fast, cheap 503 for the rest.
+
+Past its capacity a service cannot serve more by taking more in: every request it accepts
+beyond it only waits, for CPU, for the database pool or for the services it calls, until its
+caller has given up and the work is wasted ("Handling Overload", Google SRE book). So each
+process lets at most `ADMISSION_MAX_IN_FLIGHT` business requests run at once; up to
+`ADMISSION_MAX_QUEUED` more wait for a turn, first come first served, for at most
+`ADMISSION_QUEUE_TIMEOUT_SECONDS` and never past their deadline (shopkit/deadlines.py). The rest
+are answered at once: 503 problem+json with Retry-After, before any routing, database or
+downstream work. A queued request whose client disconnects is dropped. The health routes
+never wait here. How the defaults were chosen: docs/overload.md.
+
+Telemetry: `shop.requests.shed{reason}` counts refusals, `shop.admission.limit` is the limit in
+force, `shop.admission.wait` the time admitted requests queued; on the server span,
+`shop.admission.wait_s`, and a child span `await-admission` when the request queued.
+"""
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shopkit import deadlines
+from shopkit.problems import Problem, problem_response
+
+tracer = trace.get_tracer(__name__)
+meter = metrics.get_meter(__name__)
+shed = meter.create_counter(
+    "shop.requests.shed",
+    unit="{request}",
+    description="Business requests refused before any work, by reason",
+)
+waited = meter.create_histogram(
+    "shop.admission.wait",
+    unit="s",
+    description="Time admitted requests waited in the admission queue",
+    explicit_bucket_boundaries_advisory=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+
+
+class Shed(StrEnum):
+    """Why a request was refused (the `reason` of shop.requests.shed)."""
+
+    QUEUE_FULL = "queue_full"  # as many requests wait already as may
+    QUEUE_TIMEOUT = "queue_timeout"  # no turn within the queue timeout
+    DEADLINE = "deadline"  # its budget was spent before it could start
+    CLIENT_GONE = "client_gone"  # its client disconnected while it waited
+
+
+@dataclass
+class Admission:
+    """The business requests one process serves at once, and those waiting for a turn.
+
+    A turn passes from a leaving request straight to the first waiter, so the queue is served
+    in order and a request arriving meanwhile cannot overtake it.
+    """
+
+    max_in_flight: int
+    max_queued: int
+    queue_timeout_seconds: float
+    in_flight: int = 0
+    _queue: deque[asyncio.Future[None]] = field(default_factory=deque)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def try_enter(self) -> bool:
+        """Take a free slot, if there is one and nobody waits for it."""
+        if self.in_flight < self.max_in_flight and not self._queue:
+            self.in_flight += 1
+            return True
+        return False
+
+    def join_queue(self) -> asyncio.Future[None] | None:
+        """A place in the queue, resolved when a slot passes to it; None when the queue is full."""
+        if len(self._queue) >= self.max_queued:
+            return None
+        turn = asyncio.get_running_loop().create_future()
+        self._queue.append(turn)
+        return turn
+
+    def leave_queue(self, turn: asyncio.Future[None]) -> None:
+        """Give up a place in the queue (timed out, client gone): pass on a slot it was given."""
+        if turn.done():
+            self.leave()  # the slot passed to it just as it gave up
+        else:
+            turn.cancel()
+            self._queue.remove(turn)
+
+    def leave(self) -> None:
+        """Free a slot: the first waiter takes it over, else it is free."""
+        if self._queue:
+            self._queue.popleft().set_result(None)
+        else:
+            self.in_flight -= 1
+
+
+# The processes' admissions, for the limit gauge (one per app; tests may build several).
+_admissions: list[Admission] = []
+
+
+def _observe_limit(_: CallbackOptions) -> Iterable[Observation]:
+    for admission in _admissions:
+        yield Observation(admission.max_in_flight)
+
+
+meter.create_observable_gauge(
+    "shop.admission.limit",
+    callbacks=[_observe_limit],
+    unit="{request}",
+    description="Business requests one process admits at once (the limit in force)",
+)
+
+
+class AdmissionControl:
+    """ASGI middleware: the deadline of every business request, and its admission.
+
+    It runs inside the server span (FastAPI's telemetry wraps the whole middleware stack), so a
+    shed request still has its span and its HTTP metrics, with status 503.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        admission: Admission | None,
+        request_timeout_seconds: float,
+        exempt: frozenset[str],
+    ) -> None:
+        self.app = app
+        self.admission = admission
+        self.request_timeout_seconds = request_timeout_seconds
+        self.exempt = exempt
+        if admission is not None:
+            _admissions.append(admission)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        arrived = time.monotonic()
+        budget = deadlines.budget_seconds(scope["headers"], self.request_timeout_seconds)
+        deadlines.start(budget, arrived)
+        admission = self.admission
+        if admission is None:  # admission control switched off: the deadline still holds
+            await self.app(scope, receive, send)
+            return
+
+        queued = None if admission.try_enter() else _Queued(receive)
+        try:
+            refused = None if queued is None else await queued.wait(admission, budget)
+            span = trace.get_current_span()
+            wait = time.monotonic() - arrived
+            span.set_attribute("shop.admission.wait_s", round(wait, 6))
+            if refused is None and wait >= budget:
+                admission.leave()
+                refused = Shed.DEADLINE
+            if refused is not None:
+                shed.add(1, {"reason": refused})
+                span.set_attribute("shop.admission.shed", refused.value)
+                await _refuse(refused, scope, receive, send)
+                return
+            waited.record(wait)
+            try:
+                await self.app(scope, receive if queued is None else queued.replay, send)
+            finally:
+                admission.leave()
+        finally:
+            if queued is not None:
+                queued.stop_reading()
+
+
+class _Queued:
+    """A request waiting for its turn, and what was read from its client meanwhile.
+
+    The only way to hear of a disconnect is to read: the body (if any) comes first and is kept
+    for the app; the read after its last part returns only when the client goes away (or the
+    response is complete).
+    """
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._read: deque[Message] = deque()
+        self._reading: asyncio.Future[Message] | None = None
+
+    async def wait(self, admission: Admission, budget: float) -> Shed | None:
+        """Wait for a turn: None once admitted, else why not."""
+        turn = admission.join_queue()
+        if turn is None:
+            return Shed.QUEUE_FULL
+        started, started_ns = time.monotonic(), time.time_ns()
+        timeout = min(admission.queue_timeout_seconds, budget)
+        self._reading = asyncio.ensure_future(self._receive())
+        try:
+            while not turn.done():
+                left = timeout - (time.monotonic() - started)
+                if left <= 0:
+                    admission.leave_queue(turn)
+                    return Shed.QUEUE_TIMEOUT if timeout < budget else Shed.DEADLINE
+                await asyncio.wait(
+                    (turn, self._reading), timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
+                if self._reading.done():
+                    message = self._reading.result()
+                    if message["type"] == "http.disconnect":
+                        admission.leave_queue(turn)
+                        return Shed.CLIENT_GONE
+                    self._read.append(message)
+                    self._reading = asyncio.ensure_future(self._receive())
+        except BaseException:
+            admission.leave_queue(turn)
+            raise
+        # The queueing, as a span of its own under the server span, so a waterfall shows it.
+        tracer.start_span("await-admission", start_time=started_ns).end()
+        return None
+
+    async def replay(self) -> Message:
+        """The app's receive: what was read while queued, then the read under way, then on."""
+        if self._read:
+            return self._read.popleft()
+        if self._reading is not None:
+            reading, self._reading = self._reading, None
+            return await reading
+        return await self._receive()
+
+    def stop_reading(self) -> None:
+        if self._reading is not None:
+            self._reading.cancel()
+
+
+async def _refuse(reason: Shed, scope: Scope, receive: Receive, send: Send) -> None:
+    """The refusal: cheap, and before any routing, database or downstream work."""
+    if reason is Shed.CLIENT_GONE:
+        return  # nobody to answer
+    if reason is Shed.DEADLINE:
+        problem = Problem(
+            504,
+            "deadline-exceeded",
+            "Deadline exceeded",
+            "the request's time budget was spent before it could start",
+        )
+    else:
+        problem = Problem(
+            503,
+            "overloaded",
+            "Service overloaded",
+            "too many requests in progress; retry after the delay Retry-After gives",
+            headers={"Retry-After": "1"},
+            reason=reason.value,
+        )
+    await problem_response(problem, scope["path"])(scope, receive, send)

@@ -9,6 +9,7 @@ forks, or the export threads would be lost.
 import json
 import logging
 import os
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,13 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shopkit import db_telemetry, http_telemetry
+
+# The longest a stopping process waits for its last spans and metrics to leave. Each OTLP
+# exporter retries an unreachable Collector for up to 10 s (OTEL_EXPORTER_OTLP_TIMEOUT), one for
+# spans, then one for metrics: 11 s measured, 20 s in a container, most of a pod's 30 s grace
+# period, on every stop while the Collector is down. What has not left by then is lost, as it
+# would be in a crash; the services' state does not depend on it.
+SHUTDOWN_FLUSH_SECONDS = 3.0
 
 # Health probes every few seconds would drown the real traffic in traces.
 PROBES = frozenset({"/healthz", "/readyz"})
@@ -74,12 +82,24 @@ class Telemetry:
         if self.enabled:
             http_telemetry.instrument(client, self.tracer_provider, self.meter_provider)
 
-    def shutdown(self) -> None:
-        """Flush what is buffered; bounded by the exporters' own timeouts."""
-        if self.tracer_provider is not None:
-            self.tracer_provider.shutdown()
-        if self.meter_provider is not None:
-            self.meter_provider.shutdown()
+    def shutdown(self, timeout_seconds: float = SHUTDOWN_FLUSH_SECONDS) -> None:
+        """Flush what is buffered, for at most `timeout_seconds` whatever the Collector does.
+
+        The providers flush on a thread of their own that the process does not wait for: the
+        SDK's shutdown has no overall deadline, only the exporters' per-export retries."""
+        providers = [p for p in (self.tracer_provider, self.meter_provider) if p is not None]
+        flush = threading.Thread(
+            target=lambda: [provider.shutdown() for provider in providers],
+            name="telemetry-shutdown",
+            daemon=True,
+        )
+        flush.start()
+        flush.join(timeout_seconds)
+        if flush.is_alive():
+            logging.getLogger(__name__).warning(
+                "telemetry not flushed within %.1f s (Collector unreachable?): the rest is dropped",
+                timeout_seconds,
+            )
 
 
 def setup_telemetry(
@@ -110,10 +130,13 @@ def setup_telemetry(
     # The exporters and the sampler read OTEL_EXPORTER_OTLP_* and OTEL_TRACES_SAMPLER(_ARG).
     # The batch processor exports from its own thread and drops spans when its queue is
     # full, so a slow or absent Collector never slows a request.
-    tracer_provider = TracerProvider(resource=resource)
+    # Telemetry.shutdown, from the app's lifespan, stops them within a bound: no second,
+    # unbounded shutdown at interpreter exit.
+    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter or OTLPSpanExporter()))
     meter_provider = MeterProvider(
         resource=resource,
+        shutdown_on_exit=False,
         metric_readers=[metric_reader or PeriodicExportingMetricReader(OTLPMetricExporter())],
     )
     trace.set_tracer_provider(tracer_provider)

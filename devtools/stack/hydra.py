@@ -142,6 +142,9 @@ class Hydra:
             ready = f"{self.admin_url}/health/ready"
             processes.wait_healthy("hydra", self.process, ready, timeout)
             self.clients = self.register_clients()
+            # Hydra makes its signing keys at the first token it issues (an RSA 4096 key pair,
+            # about a second): make them now, not in the first request that needs a token.
+            admin_token(self.issuer, self.clients, ORDER_AUDIENCE)
         except BaseException as exc:
             self.stop()
             exc.add_note(f"see {self.workdir / 'hydra.log'}")

@@ -2,4 +2,6 @@ from shopkit.settings import ServiceSettings
 
 
 class InventorySettings(ServiceSettings):
-    """Inventory needs nothing beyond the shared settings (yet)."""
+    oidc_audience: str = "inventory"
+    # Only the order service reserves and releases stock and asks for quotes.
+    oidc_trusted_callers: frozenset[str] = frozenset({"order-service"})

@@ -9,14 +9,26 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shopkit.types import LineItems, StrictModel
 
+CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 CustomerId = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"),
+    StringConstraints(pattern=CUSTOMER_ID_PATTERN),
     Field(description="An opaque customer identifier", examples=["customer-42"]),
 ]
 
 
+class NewOrder(StrictModel):
+    """The body of POST /orders. No customer: the order is the caller's, the subject of the
+    access token (a customer id in the body would let anyone order as anyone)."""
+
+    items: LineItems
+
+
 class OrderRequest(StrictModel):
+    """An order to place: the caller's customer id and the body's items. Stored with its
+    Idempotency-Key claim, so a replay of the key by another customer is not the same request,
+    and recovery finishes the order for the customer who placed it."""
+
     customer_id: CustomerId
     items: LineItems
 

@@ -1,9 +1,15 @@
-from pydantic import Field
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 
 from shopkit.settings import ClientSettings, ServiceSettings
 
 
 class OrderSettings(ServiceSettings, ClientSettings):
+    oidc_audience: str = "order"
+    # The scope a customer's token needs to place and read their own orders.
+    oidc_customer_scope: str = Field(default="orders", min_length=1)
     inventory_url: str = "http://127.0.0.1:8001"
     pricing_url: str = "http://127.0.0.1:8002"
     # The lease of an Idempotency-Key claim: a claim unfinished this long after it was taken
@@ -14,3 +20,15 @@ class OrderSettings(ServiceSettings, ClientSettings):
     # How often each order instance looks for claims past their lease (jittered +-50%).
     recovery_interval_seconds: float = Field(default=5.0, gt=0)
     recovery_batch: int = Field(default=50, ge=1)
+
+    # Its own identity towards inventory and pricing (order/credentials.py): client credentials
+    # at the issuer, or projected service-account tokens, one file per audience in this folder.
+    oidc_client_id: str = "order-service"
+    oidc_client_secret: SecretStr | None = None
+    service_token_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> Self:
+        if (self.oidc_client_secret is None) == (self.service_token_dir is None):
+            raise ValueError("set one of OIDC_CLIENT_SECRET and SERVICE_TOKEN_DIR")
+        return self

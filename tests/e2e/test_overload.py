@@ -16,17 +16,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.stack.hydra import Hydra
 from devtools.stack.postgres import LocalPostgres
 from devtools.stack.processes import wait_for
 from devtools.stack.services import Services
-from tests.support.shop import ADMIN_TOKEN, idempotency_key, seed_database
+from tests.support.shop import as_customer, idempotency_key, seed_database
 
 RATE = 300
 SECONDS = 8
 
 
-async def _overload(url: str) -> None:
-    async with httpx.AsyncClient(timeout=2, limits=httpx.Limits(max_connections=None)) as client:
+async def _overload(url: str, headers: dict[str, str]) -> None:
+    limits = httpx.Limits(max_connections=None)
+    async with httpx.AsyncClient(timeout=2, limits=limits, headers=headers) as client:
 
         async def read() -> None:
             # Timed out or refused: the point is the load, not the answers.
@@ -42,12 +44,12 @@ async def _overload(url: str) -> None:
 
 
 @pytest.fixture
-def overloaded(postgres: LocalPostgres, logs_dir: Path) -> Iterator[Services]:
+def overloaded(postgres: LocalPostgres, oidc_provider: Hydra, logs_dir: Path) -> Iterator[Services]:
     """A stack of its own: the abandoned requests it still works through after the test
     must not slow the other tests down, so it is killed rather than drained at the end."""
     database_url = postgres.create_database("shop_overload")
     seed_database(database_url)
-    own = Services.on_free_ports(database_url, ADMIN_TOKEN, logs_dir / "overload")
+    own = Services.on_free_ports(database_url, oidc_provider, logs_dir / "overload")
     own.start_all()
     yield own
     for process in own.processes.values():
@@ -56,22 +58,23 @@ def overloaded(postgres: LocalPostgres, logs_dir: Path) -> Iterator[Services]:
 
 
 async def test_the_order_service_serves_again_after_an_overload(overloaded: Services) -> None:
-    order_api = httpx.AsyncClient(base_url=overloaded.url("order"), timeout=10)
-    body = {"customer_id": "c-overload", "items": [{"sku": "SKU-00001", "quantity": 1}]}
+    customer = as_customer(overloaded, "c-overload")
+    order_api = httpx.AsyncClient(base_url=overloaded.url("order"), headers=customer, timeout=10)
+    body = {"items": [{"sku": "SKU-00001", "quantity": 1}]}
     async with order_api:
         created = await order_api.post("/orders", json=body, headers=idempotency_key())
         assert created.status_code == 201, created.text
-        await _overload(f"{overloaded.url('order')}/orders/{created.json()['id']}")
-        _expect_fast_answers(f"{overloaded.url('order')}/orders/{created.json()['id']}")
+        await _overload(f"{overloaded.url('order')}/orders/{created.json()['id']}", customer)
+        _expect_fast_answers(f"{overloaded.url('order')}/orders/{created.json()['id']}", customer)
 
 
-def _expect_fast_answers(url: str) -> None:
+def _expect_fast_answers(url: str, headers: dict[str, str]) -> None:
     """Queued work drains within the timeouts (5 s per call); then reads must be fast again."""
     answers: list[int | str] = []
 
     def three_fast_in_a_row() -> bool:
         try:
-            answers.append(httpx.get(url, timeout=2).status_code)
+            answers.append(httpx.get(url, headers=headers, timeout=2).status_code)
         except httpx.TimeoutException as exc:
             answers.append(type(exc).__name__)
         return answers[-3:] == [200, 200, 200]

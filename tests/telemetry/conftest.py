@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.stack.hydra import Hydra
 from devtools.stack.postgres import LocalPostgres
 from devtools.stack.services import Services
 from devtools.stack.telemetry import Telemetry
-from tests.support.shop import ADMIN_TOKEN, seed_database
+from tests.support.shop import seed_database
 
 TELEMETRY_ENV = {
     "OTEL_EXPORTER_OTLP_INSECURE": "true",
@@ -20,10 +21,12 @@ TELEMETRY_ENV = {
 
 
 @pytest.fixture(scope="session")
-def traced(backends: Telemetry, postgres: LocalPostgres, logs_dir: Path) -> Iterator[Services]:
+def traced(
+    backends: Telemetry, postgres: LocalPostgres, oidc_provider: Hydra, logs_dir: Path
+) -> Iterator[Services]:
     database_url = postgres.create_database("shop_telemetry")
     seed_database(database_url)
-    services = Services.on_free_ports(database_url, ADMIN_TOKEN, logs_dir / "telemetry")
+    services = Services.on_free_ports(database_url, oidc_provider, logs_dir / "telemetry")
     services.env = {**backends.service_env(), **TELEMETRY_ENV}
     services.start_all()
     yield services

@@ -8,7 +8,7 @@ PY        := $(VENV)/bin/python
 TOOLS_BIN := $(CURDIR)/.tools/bin
 export PATH := $(CURDIR)/$(VENV)/bin:$(TOOLS_BIN):$(PATH)
 
-# Pinned tools (Collector, Jaeger, Prometheus, PostgreSQL, helm, linters; versions.env names the
+# Pinned tools (Collector, Jaeger, Prometheus, ORY Hydra, PostgreSQL, helm, linters; versions.env names the
 # stack's versions), cached in .tools/.
 include $(wildcard tools/*.mk)
 
@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed ## Create the virtualenv with the project and its dev tools
 
 .PHONY: run
-run: install telemetry-tools postgres-server ## Run PostgreSQL, Jaeger, the Collector, Prometheus and the three services
+run: install telemetry-tools hydra postgres-server ## Run PostgreSQL, Jaeger, the Collector, Prometheus, ORY Hydra and the three services
 	$(PY) -m devtools run
 
 .PHONY: lint
@@ -37,7 +37,7 @@ lint: install ## ruff (lint and format check) and mypy
 	mypy
 
 .PHONY: test
-test: lint telemetry-tools postgres-server k8s-tools k8s-e2e-tools ## Everything: lint, types, all tests (the chart on a real API server too), chart and manifest validation
+test: lint telemetry-tools hydra postgres-server k8s-tools k8s-e2e-tools ## Everything: lint, types, all tests (the chart on a real API server too), chart and manifest validation
 	pytest
 	$(MAKE) --no-print-directory k8s-validate
 
@@ -73,11 +73,11 @@ traces: install ## Slowest traces, N+1 queries, sequential calls and error origi
 	JAEGER_URL=$(JAEGER_URL) $(PY) -m devtools traces analyze --since $(SINCE)
 
 .PHONY: bench
-bench: install telemetry-tools postgres-server ## Benchmark on a private stack (free ports): results in .run/bench, see docs/benchmarks.md
+bench: install telemetry-tools hydra postgres-server ## Benchmark on a private stack (free ports): results in .run/bench, see docs/benchmarks.md
 	$(PY) -m bench --profile --out .run/bench
 
 .PHONY: soak
-soak: install postgres-server ## Crash soak on a private stack: kill -9 and PostgreSQL restarts for DURATION, then the invariants
+soak: install hydra postgres-server ## Crash soak on a private stack: kill -9 and PostgreSQL restarts for DURATION, then the invariants
 	$(PY) -m tests.soak --duration $(DURATION)
 
 .PHONY: smoke

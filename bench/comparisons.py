@@ -85,7 +85,7 @@ def run(size: RunSize, out: Path, with_profiles: bool = False) -> BenchmarkRun:
         telemetry = private.telemetry
         assert telemetry is not None, "a private stack starts Jaeger and the Collector by default"
         workloads = {
-            tracing: load.prepared_workload(services.order_url, size.orders)
+            tracing: load.prepared_workload(services, size.orders)
             for tracing, services in stacks.items()
         }
         restarts: list[str] = []
@@ -136,8 +136,8 @@ def _tracing_variants(
     try:
         for tracing in Tracing:
             env = environment.telemetry_env(private.telemetry, tracing.sampling)
-            workdir, database_url = private.workdir / tracing, private.postgres.url
-            stacks[tracing] = environment.start_services(workdir, database_url, env)
+            workdir = private.workdir / tracing
+            stacks[tracing] = environment.start_services(workdir, private, env)
         yield stacks
     finally:
         for services in stacks.values():
@@ -203,13 +203,13 @@ def _tracing_cost(
     return TracingCost(fixed_rate_rps=fixed_rate, variants=variants)
 
 
-def _switch(base_url: str, scenario: Scenario[P], state: P) -> None:
+def _switch(services: environment.Services, name: str, scenario: Scenario[P], state: P) -> None:
     """Switch a fault scenario of one running service (its admin route), typed by the registry."""
     response = httpx.put(
-        f"{base_url}/admin/scenarios/{scenario.name}",
+        f"{services.url(name)}/admin/scenarios/{scenario.name}",
         content=state.model_dump_json(),
         headers={
-            "Authorization": f"Bearer {environment.ADMIN_TOKEN}",
+            "Authorization": f"Bearer {services.provider.admin_token(name)}",
             "Content-Type": "application/json",
         },
         timeout=10,
@@ -220,16 +220,16 @@ def _switch(base_url: str, scenario: Scenario[P], state: P) -> None:
 def _slow_downstreams(services: environment.Services, latency_ms: int) -> None:
     for name in SLOW_DEPENDENCY.services:
         state = Delay(enabled=latency_ms > 0, latency_ms=latency_ms)
-        _switch(services.url(name), SLOW_DEPENDENCY, state)
+        _switch(services, name, SLOW_DEPENDENCY, state)
 
 
 def _sequential_fanout(services: environment.Services, enabled: bool) -> None:
-    _switch(services.order_url, SEQUENTIAL_FANOUT, Switch(enabled=enabled))
+    _switch(services, "order", SEQUENTIAL_FANOUT, Switch(enabled=enabled))
 
 
 def _fanout(size: RunSize, services: environment.Services, orders: list[str]) -> FanOut:
     """GET /orders/{id} only, with its two downstream calls slowed, concurrent vs sequential."""
-    reads = load.Workload(services.order_url, orders, get_share=1.0)
+    reads = load.Workload(services, orders, get_share=1.0)
 
     def read(sequential: bool) -> Round:
         _sequential_fanout(services, sequential)
@@ -268,7 +268,7 @@ def _async_vs_sync(
     try:
         designs = {
             "async": (services, workload),
-            "sync": (sync, load.prepared_workload(sync.order_url, size.orders)),
+            "sync": (sync, load.prepared_workload(sync, size.orders)),
         }
         for latency in size.sync_latencies_ms:
             _slow_downstreams(services, latency)

@@ -17,11 +17,10 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
-from devtools.stack import processes, services, telemetry
+from devtools.stack import hydra, processes, services, telemetry
 from devtools.stack.postgres import LocalPostgres
 from devtools.stack.versions import REPO
 
-ADMIN_TOKEN = "bench-admin-token"
 PRODUCTS = 100
 # Enough stock that no benchmark run ever meets "out of stock" (a 409 would count as an error).
 STOCK = 100_000_000
@@ -34,27 +33,31 @@ class PrivateStack:
     workdir: Path
     postgres: LocalPostgres
     telemetry: telemetry.Telemetry | None
+    provider: hydra.Hydra  # the OpenID Connect provider whose tokens the services accept
 
 
 @contextmanager
 def private_stack(
     name: str, *, with_telemetry: bool = True, keep_logs: Path | None = None
 ) -> Iterator[PrivateStack]:
-    """A throw-away folder with PostgreSQL (migrated and seeded) and, `with_telemetry`, Jaeger
-    and the Collector. Stop the services started in the block before it ends; the backends
+    """A throw-away folder with PostgreSQL (migrated and seeded), ORY Hydra and, `with_telemetry`,
+    Jaeger and the Collector. Stop the services started in the block before it ends; the backends
     stop at its end whatever happened, and the tail of every log goes to `keep_logs`."""
     with tempfile.TemporaryDirectory(prefix=f"shop-{name}-") as folder:
         workdir = Path(folder)
         workdir.chmod(0o755)  # PostgreSQL runs as `postgres` when we are root
         postgres = start_postgres(workdir)
         backends = None
+        provider = hydra.Hydra(REPO, workdir / "hydra", hydra.Ports.free())
         try:
+            provider.start()
             if with_telemetry:
                 backends = start_backends(workdir / "backends")
-            yield PrivateStack(workdir, postgres, backends)
+            yield PrivateStack(workdir, postgres, backends, provider)
         finally:
             if backends is not None:
                 backends.stop()
+            provider.stop()
             postgres.stop()
             if keep_logs is not None:
                 _keep_log_tails(workdir, keep_logs)
@@ -142,14 +145,14 @@ class Services(services.Services):
 
 def start_services(
     workdir: Path,
-    database_url: str,
+    private: PrivateStack,
     extra_env: dict[str, str],
     per_service_env: dict[str, dict[str, str]] | None = None,
 ) -> Services:
     """The three services as uvicorn processes, on free ports, logging warnings only, without
     admission control unless `extra_env` switches it on: the benchmark's closed loops run more
     clients than it admits (32, 50), and measure capacity and cost, not shedding."""
-    started = Services.on_free_ports(database_url, ADMIN_TOKEN, workdir / "logs")
+    started = Services.on_free_ports(private.postgres.url, private.provider, workdir / "logs")
     started.env = {"LOG_LEVEL": "WARNING", "ADMISSION_ENABLED": "false", **extra_env}
     started.service_env = per_service_env or {}
     started.start_all()
@@ -169,7 +172,7 @@ def start_sync_order(async_services: Services, env: dict[str, str]) -> Services:
     database_url = make_url(async_services.database_url).set(drivername="postgresql+psycopg")
     sync = Services(
         async_services.database_url,
-        ADMIN_TOKEN,
+        async_services.provider,
         async_services.logs,
         ports={**async_services.ports, "order": port},
         env=env,

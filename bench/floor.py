@@ -61,10 +61,10 @@ NO_TELEMETRY = {"OTEL_SDK_DISABLED": "true"}
 NO_SERVER_TELEMETRY = Telemetry(None, None).server
 
 
-def start_floor(workdir: Path, database_url: str) -> environment.Services:
+def start_floor(workdir: Path, private: environment.PrivateStack) -> environment.Services:
     """bench/floorshop's three roles on free ports, each as one uvicorn process."""
     logs = workdir / "logs"
-    floor = environment.Services.on_free_ports(database_url, environment.ADMIN_TOKEN, logs)
+    floor = environment.Services.on_free_ports(private.postgres.url, private.provider, logs)
     floor.env = dict(NO_TELEMETRY)
     try:
         for name in SERVICES:
@@ -85,8 +85,12 @@ def start_floor(workdir: Path, database_url: str) -> environment.Services:
 
 def same_answer(shop: environment.Services, floor: environment.Services, order_id: str) -> None:
     """The floor must do the shop's work: the same order, lines, live stock and prices."""
+    # The shop's order is its bench customer's (bench.load); the floor checks no token.
+    signed_in = load.Workload(shop, []).signed_in
     answers = [
-        httpx.get(f"{side.order_url}/orders/{order_id}", timeout=10).raise_for_status().json()
+        httpx.get(f"{side.order_url}/orders/{order_id}", headers=signed_in, timeout=10)
+        .raise_for_status()
+        .json()
         for side in (shop, floor)
     ]
     for answer in answers:  # the one field whose spelling differs: the same instant
@@ -253,14 +257,12 @@ def main() -> int:
         workdir, database_url = private.workdir, private.postgres.url
         stacks: dict[str, environment.Services] = {}
         try:
-            stacks["shop"] = environment.start_services(
-                workdir / "shop", database_url, NO_TELEMETRY
-            )
-            stacks["floor"] = start_floor(workdir / "floor", database_url)
-            orders = asyncio.run(load.create_orders(stacks["shop"].order_url, 200))
+            stacks["shop"] = environment.start_services(workdir / "shop", private, NO_TELEMETRY)
+            stacks["floor"] = start_floor(workdir / "floor", private)
+            orders = asyncio.run(load.create_orders(stacks["shop"], 200))
             same_answer(stacks["shop"], stacks["floor"], orders[0])
             workloads = {
-                name: load.Workload(services.order_url, orders, get_share=1.0)
+                name: load.Workload(services, orders, get_share=1.0)
                 for name, services in stacks.items()
             }
             tune.measure(stacks, workloads, args.clients, 2, 1)  # warm-up, not reported

@@ -65,17 +65,17 @@ def main() -> int:
     args = parser.parse_args()
     # Each variant has its own Collector and Jaeger: a private stack's pair would be shared.
     with environment.private_stack("intervals", with_telemetry=False) as private:
-        workdir, postgres = private.workdir, private.postgres
+        workdir = private.workdir
         stacks: dict[str, tuple[environment.Services, Telemetry]] = {}
         try:
             for i, (label, interval) in enumerate(VARIANTS.items()):
                 telemetry = Telemetry(REPO, workdir / f"backends-{i}", Ports.free())
                 telemetry.start()
                 env = {**telemetry.service_env(), "OTEL_METRIC_EXPORT_INTERVAL": interval}
-                services = environment.start_services(workdir / f"services-{i}", postgres.url, env)
+                services = environment.start_services(workdir / f"services-{i}", private, env)
                 stacks[label] = (services, telemetry)
             workloads = {
-                label: load.prepared_workload(services.order_url, 50)
+                label: load.prepared_workload(services, 50)
                 for label, (services, _) in stacks.items()
             }
 

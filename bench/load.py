@@ -23,8 +23,10 @@ import httpx
 
 from bench.environment import PRODUCTS
 from bench.results import Endpoint, Latency, Repeated, Requests, Round
+from devtools.stack.services import Services
 
 TIMEOUT = 10.0
+CUSTOMER = "bench"
 K = TypeVar("K")
 
 
@@ -83,23 +85,25 @@ class Request:
 
 
 class Workload:
-    def __init__(self, base_url: str, order_ids: list[str], get_share: float = 0.5) -> None:
-        self.base_url = base_url
+    """Requests to one stack's order service, all as one customer signed in at its provider
+    (who places an order changes nothing of its cost; verifying the token is part of it)."""
+
+    def __init__(self, services: Services, order_ids: list[str], get_share: float = 0.5) -> None:
+        self.base_url = services.order_url
         self.order_ids = order_ids
         self.get_share = get_share
         self.random = random.Random(42)
+        token = services.provider.customer_token(CUSTOMER)
+        self.signed_in = {"Authorization": f"Bearer {token}"}
 
     def next(self) -> Request:
         """A read of an order created before (`get_share` of them), else a new order."""
         if self.order_ids and self.random.random() < self.get_share:
             order_id = self.random.choice(self.order_ids)
-            return Request(Endpoint.READ_ORDER, "GET", f"/orders/{order_id}")
+            return Request(Endpoint.READ_ORDER, "GET", f"/orders/{order_id}", None, self.signed_in)
         skus = self.random.sample(range(1, PRODUCTS + 1), self.random.choice((1, 2)))
-        body = {
-            "customer_id": f"bench-{self.random.randrange(1000)}",
-            "items": [{"sku": f"SKU-{n:05d}", "quantity": 1} for n in skus],
-        }
-        headers = {"Idempotency-Key": str(uuid.uuid4())}
+        body = {"items": [{"sku": f"SKU-{n:05d}", "quantity": 1} for n in skus]}
+        headers = {"Idempotency-Key": str(uuid.uuid4()), **self.signed_in}
         return Request(Endpoint.CREATE_ORDER, "POST", "/orders", body, headers)
 
 
@@ -176,9 +180,10 @@ async def closed_loop(workload: Workload, concurrency: int, duration: float) -> 
     return samples
 
 
-async def create_orders(base_url: str, count: int) -> list[str]:
+async def create_orders(services: Services, count: int) -> list[str]:
     """Orders for the GETs to read, created before any measurement."""
-    workload = Workload(base_url, [], get_share=0.0)
+    workload = Workload(services, [], get_share=0.0)
+    base_url = workload.base_url
     async with _client(10) as client:
 
         async def one() -> str:
@@ -189,9 +194,9 @@ async def create_orders(base_url: str, count: int) -> list[str]:
         return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
-def prepared_workload(base_url: str, orders: int, get_share: float = 0.5) -> Workload:
+def prepared_workload(services: Services, orders: int, get_share: float = 0.5) -> Workload:
     """A workload whose reads draw from `orders` orders, created now."""
-    return Workload(base_url, asyncio.run(create_orders(base_url, orders)), get_share)
+    return Workload(services, asyncio.run(create_orders(services, orders)), get_share)
 
 
 # The services' CPU seconds so far, by service (bench.environment.Services).

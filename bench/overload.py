@@ -92,7 +92,7 @@ async def spike(workload: Workload, rate: float, seconds: float, port: int) -> S
     return result
 
 
-def settle(workload: Workload, url: str) -> None:
+def settle(workload: Workload) -> None:
     """Wait until the stack is idle again (three fast reads in a row), so that one run's
     leftover work does not slow the next one down."""
     order_id = workload.order_ids[0]
@@ -101,7 +101,8 @@ def settle(workload: Workload, url: str) -> None:
     while fast < 3 and time.monotonic() < deadline:
         started = time.perf_counter()
         try:
-            ok = httpx.get(f"{url}/orders/{order_id}", timeout=5).status_code == 200
+            url = f"{workload.base_url}/orders/{order_id}"
+            ok = httpx.get(url, headers=workload.signed_in, timeout=5).status_code == 200
         except httpx.HTTPError:
             ok = False
         fast = fast + 1 if ok and time.perf_counter() - started < 0.1 else 0
@@ -146,12 +147,9 @@ def main() -> int:
         try:
             for name, env in variants.items():
                 folder = private.workdir / name.split()[0]
-                stacks[name] = environment.start_services(
-                    folder, private.postgres.url, {**telemetry, **env}
-                )
+                stacks[name] = environment.start_services(folder, private, {**telemetry, **env})
             workloads = {
-                name: load.prepared_workload(s.order_url, 200, args.get_share)
-                for name, s in stacks.items()
+                name: load.prepared_workload(s, 200, args.get_share) for name, s in stacks.items()
             }
             baseline = "none (before)"
             capacity = args.capacity
@@ -168,7 +166,7 @@ def main() -> int:
                     after = asyncio.run(spike(workload, capacity / 2, RECOVERY_SECONDS, port))
                     lines.append(row(name, multiple, spiked, after))
                     print(lines[-1], dict(spiked.outcomes), flush=True)
-                    settle(workload, services.order_url)
+                    settle(workload)
         finally:
             for services in stacks.values():
                 services.stop()

@@ -179,10 +179,10 @@ def main() -> int:
             telemetry = environment.telemetry_env(private.telemetry, sampling, sdk_metrics=False)
             for name, env in variants.items():
                 stacks[name] = environment.start_services(
-                    private.workdir / name, private.postgres.url, telemetry, per_service_env=env
+                    private.workdir / name, private, telemetry, per_service_env=env
                 )
             workloads = {
-                name: load.prepared_workload(services.order_url, 200, args.get_share)
+                name: load.prepared_workload(services, 200, args.get_share)
                 for name, services in stacks.items()
             }
             # One unmeasured round: first requests pay imports, pool growth and statement caches.

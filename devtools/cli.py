@@ -2,17 +2,18 @@
 
 import functools
 import json
-import secrets
 import signal
 import time
+from dataclasses import astuple
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 
 from devtools import traces
-from devtools.stack import processes, telemetry
+from devtools.stack import hydra, processes, telemetry
 from devtools.stack.postgres import LocalPostgres, PostgresMissing, find_bindir
 from devtools.stack.processes import Supervised
 from devtools.stack.services import PORTS, Services
@@ -35,9 +36,6 @@ def run(
         str | None,
         typer.Option(envvar="DATABASE_URL", help="An existing database, in place of a local one"),
     ] = None,
-    admin_token: Annotated[
-        str | None, typer.Option(envvar="ADMIN_TOKEN", help="Default: a new random one")
-    ] = None,
 ) -> None:
     """Run PostgreSQL, the telemetry backends and the three services until Ctrl-C.
 
@@ -52,19 +50,21 @@ def run(
         raise typer.Exit(1)
     postgres = None
     backends = telemetry.Telemetry(root, run_dir / "telemetry", tail_sampling=tail_sampling)
+    provider = hydra.Hydra(root, run_dir / "hydra")
     if database_url is None:
         postgres = LocalPostgres(run_dir / "postgres", pg_port)
         typer.echo(f"starting PostgreSQL {postgres.bindir.parent.name} on 127.0.0.1:{pg_port}")
         postgres.start()
         database_url = postgres.url
-    admin_token = admin_token or secrets.token_urlsafe(24)
-    services = Services(database_url, admin_token, run_dir)
+    services = Services(database_url, provider, run_dir)
     supervised: list[Supervised] = []
     try:
         db_upgrade(database_url, None)
         seed(database_url, products, 1_000)
         typer.echo("starting Jaeger, the Collector and Prometheus")
         backends.start()
+        typer.echo(f"starting ORY Hydra (OpenID Connect provider) on {provider.issuer}")
+        provider.start()
         services.env = backends.service_env()
         for name in PORTS:
             start = functools.partial(services.launch, name)
@@ -76,7 +76,13 @@ def run(
             f"{'jaeger':<10} {backends.jaeger_url}  (query API; python -m devtools traces show)"
         )
         typer.echo(f"{'prometheus':<10} {backends.prometheus_url}  (HTTP API; /api/v1/query)")
-        typer.echo(f"admin token: {admin_token}\nlogs in {run_dir}/. Ctrl-C stops everything.")
+        typer.echo(f"{'hydra':<10} {provider.issuer}  (OpenID Connect issuer; admin API :4445)")
+        typer.echo(
+            "a customer's token:  TOKEN=$(.venv/bin/python -m devtools token alice)\n"
+            "an admin's token:    ADMIN=$(.venv/bin/python -m devtools token --admin inventory)\n"
+            '  then: curl -H "Authorization: Bearer $TOKEN" localhost:8000/orders'
+        )
+        typer.echo(f"logs in {run_dir}/. Ctrl-C stops everything.")
         # Ctrl-C, and a plain kill, both stop everything (even when started in the background,
         # where the shell would have us ignore SIGINT).
         for stop in (signal.SIGINT, signal.SIGTERM):
@@ -93,6 +99,7 @@ def run(
         typer.echo("stopping...")
         for service in supervised:
             service.stop()
+        provider.stop()
         backends.stop()
         if postgres is not None:
             postgres.stop()
@@ -111,6 +118,8 @@ def preflight(root: Path, pg_port: int | None) -> str | None:
     absent = [f".tools/bin/{binary}" for binary in telemetry.missing(root)]
     if absent:
         problems.append(f"{', '.join(absent)} not built (make telemetry-tools)")
+    if hydra.missing(root):
+        problems.append(f".tools/bin/{hydra.BINARY} not built (make hydra)")
     if pg_port is not None:
         try:
             find_bindir(root)
@@ -119,12 +128,45 @@ def preflight(root: Path, pg_port: int | None) -> str | None:
     if problems:
         return "; ".join(problems)
     taken = telemetry.Ports().busy()
+    taken += [f"hydra :{port}" for port in astuple(hydra.Ports()) if processes.port_taken(port)]
     taken += [f"{name} :{port}" for name, port in PORTS.items() if processes.port_taken(port)]
     if pg_port is not None and processes.port_taken(pg_port):
         taken.append(f"PostgreSQL :{pg_port} (PGPORT)")
     if taken:
         return f"ports taken: {', '.join(taken)} (is `make run` already up?)"
     return None
+
+
+@app.command()
+def token(
+    customer: Annotated[str | None, typer.Argument(help="Whose token: the customer id")] = None,
+    admin: Annotated[
+        str | None, typer.Option(help="An admin token for this service instead")
+    ] = None,
+    issuer: Annotated[str, typer.Option(help="Hydra's public URL")] = (
+        f"http://127.0.0.1:{hydra.Ports().public}"
+    ),
+    admin_api: Annotated[str, typer.Option(help="Hydra's admin API")] = (
+        f"http://127.0.0.1:{hydra.Ports().admin}"
+    ),
+) -> None:
+    """Print an access token from the running stack's ORY Hydra (`make run`).
+
+    A customer's (for the order API, subject CUSTOMER) by the authorization code flow, whose
+    login and consent this tool answers through Hydra's admin API; or, with --admin SERVICE,
+    the admin client's (scope admin, for that service) by client credentials.
+    """
+    try:
+        if admin is not None:
+            clients = hydra.Clients.load(Path.cwd() / ".run" / "hydra" / "clients.json")
+            typer.echo(hydra.admin_token(issuer, clients, admin))
+        elif customer is not None:
+            typer.echo(hydra.customer_token(issuer, admin_api, customer))
+        else:
+            raise typer.BadParameter("name a customer, or --admin SERVICE")
+    except (hydra.TokenError, httpx.TransportError, FileNotFoundError) as exc:
+        typer.echo(f"token: {exc} (is `make run` up?)", err=True)
+        raise typer.Exit(1) from exc
 
 
 JaegerUrl = Annotated[str, typer.Option(envvar="JAEGER_URL", help="Jaeger query URL")]

@@ -4,9 +4,13 @@
         --users 20 --spawn-rate 5 --run-time 2m --only-summary
 
 --host is the order service; PRICING_URL (default http://localhost:8002) is the pricing
-service, which shoppers browse directly. PRODUCTS must not exceed what `shopctl seed
---products` created (default 100). LOAD_SEED makes each user's choices repeatable.
+service, whose public catalog shoppers browse directly. PRODUCTS must not exceed what `shopctl
+seed --products` created (default 100). LOAD_SEED makes each user's choices repeatable.
 Requests are named by route, not URL, so the statistics have one row per endpoint.
+
+Each user signs in once, as its own customer, at the stack's ORY Hydra (OIDC_ISSUER, default
+http://127.0.0.1:4444, and its admin API HYDRA_ADMIN_URL, default http://127.0.0.1:4445: the
+ports of `make run`), by the sign-in flow of devtools/stack/hydra.py.
 """
 
 import itertools
@@ -17,9 +21,13 @@ from typing import Any
 
 from locust import HttpUser, between, task
 
+from devtools.stack import hydra
+
 PRICING_URL = os.environ.get("PRICING_URL", "http://localhost:8002").rstrip("/")
 PRODUCTS = int(os.environ.get("PRODUCTS", "100"))
 SEED = os.environ.get("LOAD_SEED", "0")
+ISSUER = os.environ.get("OIDC_ISSUER", "http://127.0.0.1:4444").rstrip("/")
+HYDRA_ADMIN_URL = os.environ.get("HYDRA_ADMIN_URL", "http://127.0.0.1:4445").rstrip("/")
 
 _user_numbers = itertools.count(1)
 
@@ -32,6 +40,8 @@ class Shopper(HttpUser):
         self.rng = random.Random(f"{SEED}-{next(_user_numbers)}")
         self.customer_id = f"load-{uuid.UUID(int=self.rng.getrandbits(128)).hex[:12]}"
         self.order_ids: list[str] = []
+        token = hydra.customer_token(ISSUER, HYDRA_ADMIN_URL, self.customer_id)
+        self.client.headers["Authorization"] = f"Bearer {token}"
 
     def sku(self) -> str:
         return f"SKU-{self.rng.randint(1, PRODUCTS):05d}"
@@ -44,8 +54,8 @@ class Shopper(HttpUser):
     @task(3)
     def place_order(self) -> None:
         skus = self.rng.sample(range(1, PRODUCTS + 1), k=self.rng.randint(1, min(3, PRODUCTS)))
+        # No customer in the body: the order is the signed-in customer's.
         body: dict[str, Any] = {
-            "customer_id": self.customer_id,
             "items": [{"sku": f"SKU-{n:05d}", "quantity": self.rng.randint(1, 3)} for n in skus],
         }
         # A fresh key per attempt: the same key would replay the first order instead.
@@ -70,8 +80,4 @@ class Shopper(HttpUser):
 
     @task(1)
     def list_orders(self) -> None:
-        self.client.get(
-            "/orders",
-            params={"customer_id": self.customer_id, "limit": 20},
-            name="/orders?customer_id={id}",
-        )
+        self.client.get("/orders", params={"limit": 20}, name="/orders (own)")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools.stack import telemetry
+from devtools.stack import hydra, telemetry
 from devtools.stack.postgres import LocalPostgres
 from devtools.stack.processes import free_port
 from devtools.stack.versions import REPO
@@ -39,6 +39,17 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[telemetry.Tel
     started.start()
     yield started
     started.stop()
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hydra.Hydra]:
+    """ORY Hydra, the OpenID Connect provider whose tokens every test stack accepts."""
+    if hydra.missing(REPO):
+        pytest.fail(f".tools/bin/{hydra.BINARY} not built: make hydra")
+    provider = hydra.Hydra(REPO, tmp_path_factory.mktemp("hydra"), hydra.Ports.free())
+    provider.start()
+    yield provider
+    provider.stop()
 
 
 @pytest.fixture(scope="session")

@@ -5,18 +5,22 @@ inventory and pricing one after the other, SQLAlchemy on psycopg 3 (a blocking d
 Everything else is kept equal so the comparison measures the design, not the shortcuts: the
 same tables (order.models, migrated by `shopctl db upgrade`), the same SQL statements run the
 same way (Core, one-statement work in autocommit), the same Idempotency-Key claim and
-compensation, the same pydantic validation and response bodies,
-and the same OpenTelemetry set-up (OTEL_* variables, server, client and database spans).
+compensation, the same pydantic validation and response bodies, the same access tokens
+(the customer's verified with PyJWT's own sync PyJWKClient, the order service's own for
+inventory and pricing by client credentials), and the same OpenTelemetry set-up (OTEL_*
+variables, server, client and database spans).
 
 Run: gunicorn --workers 5 'bench.syncshop.app:create_app()' with the order service's env.
 """
 
 import json
 import os
+import time
 import uuid
 from decimal import Decimal
 from typing import Any
 
+import jwt
 import requests
 from flask import Flask, Response, request
 from opentelemetry import metrics, trace
@@ -39,8 +43,8 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from order.claims import CLAIM_KEY, PERSIST_ORDER, Claim, claim_parameters, persist_parameters
 from order.models import ClaimState, IdempotencyRecord, Order
 from order.placement import order_from_quote
-from order.reading import ORDER_WITH_LINES, order_detail
-from order.schemas import OrderOut, OrderRequest
+from order.reading import CUSTOMER_ORDER_WITH_LINES, order_detail
+from order.schemas import NewOrder, OrderOut, OrderRequest
 from order.settings import OrderSettings
 from pricing.contract import Quote
 from shopkit.db import discard_closed
@@ -68,10 +72,50 @@ def create_app() -> Flask:
     timeout = (settings.http_connect_timeout_seconds, settings.http_timeout_seconds)
     app = Flask("order-sync")
     _setup_telemetry(app, engine)
+    issuer = settings.oidc_issuer.rstrip("/")
+    discovery = requests.get(f"{issuer}/.well-known/openid-configuration", timeout=5).json()
+    keys = jwt.PyJWKClient(discovery["jwks_uri"], cache_keys=True)
+    assert settings.oidc_client_secret is not None
+    client = (settings.oidc_client_id, settings.oidc_client_secret.get_secret_value())
+    own_tokens: dict[str, tuple[str, float]] = {}
 
-    def call(method: str, url: str, **kwargs: Any) -> requests.Response:
+    def customer() -> str | None:
+        """The verified customer of this request, as the async service's dependency does."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            return None
         try:
-            response = http.request(method, url, timeout=timeout, **kwargs)
+            key = keys.get_signing_key_from_jwt(token)
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[key.algorithm_name],
+                audience=settings.oidc_audience,
+                issuer=issuer,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError:
+            return None
+        granted = str(claims.get("scope", "")).split()
+        return str(claims["sub"]) if settings.oidc_customer_scope in granted else None
+
+    def own_token(audience: str) -> dict[str, str]:
+        token, expires_at = own_tokens.get(audience, ("", 0.0))
+        if time.monotonic() >= expires_at - 60:
+            granted = http.post(
+                discovery["token_endpoint"],
+                data={"grant_type": "client_credentials", "audience": audience},
+                auth=client,
+                timeout=timeout,
+            ).json()
+            token, expires_at = granted["access_token"], time.monotonic() + granted["expires_in"]
+            own_tokens[audience] = (token, expires_at)
+        return {"Authorization": f"Bearer {token}"}
+
+    def call(method: str, url: str, audience: str, **kwargs: Any) -> requests.Response:
+        try:
+            headers = own_token(audience)
+            response = http.request(method, url, timeout=timeout, headers=headers, **kwargs)
         except requests.RequestException as exc:
             raise DependencyFailed(str(exc)) from exc
         if response.status_code >= 400:
@@ -85,10 +129,14 @@ def create_app() -> Flask:
     @app.post("/orders")
     def place_order() -> Response:
         key = request.headers.get("Idempotency-Key", "")
+        customer_id = customer()
+        if customer_id is None:
+            return _problem(401, "an access token of a customer is needed")
         try:
-            body = OrderRequest.model_validate_json(request.get_data())
+            new = NewOrder.model_validate_json(request.get_data())
         except ValidationError as exc:
             return _problem(422, exc.json())
+        body = OrderRequest.model_construct(customer_id=customer_id, items=new.items)
         if not key:
             return _problem(422, "Idempotency-Key header missing")
         items = [item.model_dump() for item in body.items]
@@ -101,11 +149,14 @@ def create_app() -> Flask:
         reserved = False
         try:
             # One call after the other: a sync worker can wait for only one thing at a time.
-            quoted = call("POST", f"{settings.pricing_url}/quotes", json={"items": items})
+            quoted = call(
+                "POST", f"{settings.pricing_url}/quotes", "pricing", json={"items": items}
+            )
             quote = Quote.model_validate_json(quoted.content)
             call(
                 "POST",
                 f"{settings.inventory_url}/reservations",
+                "inventory",
                 json={"order_id": str(order_id), "items": items},
             )
             reserved = True
@@ -119,7 +170,10 @@ def create_app() -> Flask:
         except Exception:
             with tracer.start_as_current_span("compensate-order"):
                 if reserved:
-                    http.delete(f"{settings.inventory_url}/reservations/{order_id}")
+                    http.delete(
+                        f"{settings.inventory_url}/reservations/{order_id}",
+                        headers=own_token("inventory"),
+                    )
                 with autocommit.connect() as connection:
                     connection.execute(
                         delete(IdempotencyRecord).where(
@@ -134,15 +188,19 @@ def create_app() -> Flask:
 
     @app.get("/orders/<uuid:order_id>")
     def get_order(order_id: uuid.UUID) -> Response:
+        customer_id = customer()
+        if customer_id is None:
+            return _problem(401, "an access token of a customer is needed")
         # The async service's statement, in autocommit as there (one statement, no BEGIN).
+        parameters = {"order_id": order_id, "customer_id": customer_id}
         with autocommit.connect() as connection:
-            rows = list(connection.execute(ORDER_WITH_LINES, {"order_id": order_id}))
+            rows = list(connection.execute(CUSTOMER_ORDER_WITH_LINES, parameters))
         if not rows:
             return _problem(404, f"no order {order_id}")
         skus = [("sku", row.sku) for row in rows]
         try:
-            stock = call("GET", f"{settings.inventory_url}/stock", params=skus).json()
-            prices = call("GET", f"{settings.pricing_url}/prices", params=skus).json()
+            stock = call("GET", f"{settings.inventory_url}/stock", "inventory", params=skus).json()
+            prices = call("GET", f"{settings.pricing_url}/prices", "pricing", params=skus).json()
         except DependencyFailed:
             return _problem(503, "a dependency failed")
         available = {item["sku"]: item["available"] for item in stock["items"]}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Self
 
 from devtools.stack import processes
+from devtools.stack.hydra import Hydra
 from devtools.stack.processes import HOST
 from shopctl.migrations import SERVICES
 
@@ -45,7 +46,7 @@ class Services:
     to one service's (a scenario that only pricing should run, say)."""
 
     database_url: str
-    admin_token: str
+    provider: Hydra  # the OpenID Connect provider whose tokens the services accept
     logs: Path
     ports: dict[str, int] = field(default_factory=lambda: dict(PORTS))
     env: dict[str, str] = field(default_factory=dict)
@@ -53,10 +54,10 @@ class Services:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @classmethod
-    def on_free_ports(cls, database_url: str, admin_token: str, logs: Path) -> Self:
+    def on_free_ports(cls, database_url: str, provider: Hydra, logs: Path) -> Self:
         """On ports nothing else holds, so the tests and the benchmark run beside `make run`."""
         ports = {name: processes.free_port() for name in SERVICES}
-        return cls(database_url, admin_token, logs, ports)
+        return cls(database_url, provider, logs, ports)
 
     def url(self, name: str) -> str:
         return f"http://{HOST}:{self.ports[name]}"
@@ -69,7 +70,7 @@ class Services:
         """What one service's process runs with, on top of ours."""
         env = {
             "DATABASE_URL": self.database_url,
-            "ADMIN_TOKEN": self.admin_token,
+            **self.provider.service_env(name),
             "OTEL_SERVICE_NAME": f"{name}-service",
             **self.env,
             **self.service_env.get(name, {}),

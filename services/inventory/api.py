@@ -18,16 +18,22 @@ from inventory.contract import (
     StockUpdate,
 )
 from inventory.models import Reservation
-from shopkit.auth import AdminDep
 from shopkit.db import DatabaseDep, SessionDep
+from shopkit.identity import AdminDep, TrustedServiceDep, TrustedServiceOrAdminDep
 from shopkit.problems import Problem
 from shopkit.scenarios import LOCK_CONTENTION, ScenariosDep
 from shopkit.types import MAX_ITEMS, LineItem, Sku
 
 router = APIRouter(tags=["inventory"])
+# Business calls: the order service's only, proven by its token (shopkit/identity.py).
+reservations = APIRouter(tags=["inventory"], dependencies=[TrustedServiceDep])
 
 
-@router.get("/stock", summary="Stock levels of several SKUs (unknown SKUs are left out)")
+@router.get(
+    "/stock",
+    dependencies=[TrustedServiceOrAdminDep],
+    summary="Stock levels of several SKUs (unknown SKUs are left out)",
+)
 async def list_stock(
     database: DatabaseDep,
     sku: Annotated[list[Sku], Query(min_length=1, max_length=MAX_ITEMS)],
@@ -36,7 +42,11 @@ async def list_stock(
     return StockList(items=[StockLevel(sku=s, available=a) for s, a in levels.items()])
 
 
-@router.get("/stock/{sku}", responses={404: {"description": "Unknown SKU"}})
+@router.get(
+    "/stock/{sku}",
+    dependencies=[TrustedServiceOrAdminDep],
+    responses={404: {"description": "Unknown SKU"}},
+)
 async def get_stock(database: DatabaseDep, sku: Annotated[Sku, Path()]) -> StockLevel:
     levels = await stock.get_levels(database, [sku])
     if sku not in levels:
@@ -52,7 +62,7 @@ async def put_stock(
     return StockLevel(sku=sku, available=body.available)
 
 
-@router.post(
+@reservations.post(
     "/reservations",
     status_code=status.HTTP_201_CREATED,
     responses={
@@ -83,7 +93,11 @@ async def create_reservation(
     return ReservationOut(order_id=body.order_id, status="reserved", items=body.items)
 
 
-@router.get("/reservations/{order_id}", responses={404: {"description": "No such reservation"}})
+@router.get(
+    "/reservations/{order_id}",
+    dependencies=[TrustedServiceOrAdminDep],
+    responses={404: {"description": "No such reservation"}},
+)
 async def get_reservation(session: SessionDep, order_id: uuid.UUID) -> ReservationOut:
     reservation = await stock.get_reservation(session, order_id)
     if reservation is None:
@@ -93,7 +107,7 @@ async def get_reservation(session: SessionDep, order_id: uuid.UUID) -> Reservati
     return _reservation_out(reservation)
 
 
-@router.delete(
+@reservations.delete(
     "/reservations/{order_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Release an order's reservation (idempotent)",

@@ -12,5 +12,5 @@ def create_app(settings: InventorySettings | None = None) -> FastAPI:
         name="inventory",
         description="Stock per SKU and all-or-nothing reservations per order.",
         settings=settings or InventorySettings(),
-        routers=[api.router],
+        routers=[api.router, api.reservations],
     )

@@ -9,13 +9,28 @@ from fastapi import APIRouter, Header, Query, Response, status
 from inventory.contract import OutOfStock, ReservationConflict
 from order import listing, reading
 from order.claims import IdempotencyKeyInProgress, IdempotencyKeyReused
-from order.deps import FanOutDep, InventoryDep, LineLoadingDep, PlacementDep, PricingDep
-from order.schemas import CustomerId, OrderDetail, OrderOut, OrderPage, OrderRequest
+from order.deps import (
+    CustomerDep,
+    FanOutDep,
+    InventoryDep,
+    LineLoadingDep,
+    PlacementDep,
+    PricingDep,
+    ReaderDep,
+)
+from order.schemas import CustomerId, NewOrder, OrderDetail, OrderOut, OrderPage, OrderRequest
 from pricing.contract import UnknownSkus
 from shopkit.db import DatabaseDep, SessionDep
+from shopkit.identity import forbidden
 from shopkit.problems import Problem
 
 router = APIRouter(tags=["orders"])
+
+# Every route needs an access token (shopkit/identity.py): 401 without one.
+UNAUTHORIZED: dict[int | str, dict[str, str]] = {
+    401: {"description": "No access token, or one this service does not accept"},
+    403: {"description": "The token lacks the scope the route needs"},
+}
 
 IdempotencyKey = Annotated[
     str,
@@ -33,19 +48,24 @@ IdempotencyKey = Annotated[
     "/orders",
     status_code=status.HTTP_201_CREATED,
     responses={
+        **UNAUTHORIZED,
         409: {"description": "Stock is short, or a request with this key is in progress"},
         422: {"description": "Invalid body, unknown SKU, or the key was used for another body"},
         503: {"description": "Inventory, pricing or the database is unavailable"},
     },
 )
 async def place_order(
-    body: OrderRequest,
+    body: NewOrder,
+    customer: CustomerDep,
     key: IdempotencyKey,
     response: Response,
     placement: PlacementDep,
 ) -> OrderOut:
+    """Place an order for the caller: the customer is the access token's subject."""
+    # Both parts are validated already: the items with the body, the customer id with the token.
+    request = OrderRequest.model_construct(customer_id=customer, items=body.items)
     try:
-        order, replayed = await placement.place(key, body)
+        order, replayed = await placement.place(key, request)
     except OutOfStock as exc:
         raise Problem(
             409,
@@ -87,30 +107,47 @@ async def place_order(
 
 @router.get(
     "/orders/{order_id}",
-    responses={404: {"description": "No such order"}, 503: {"description": "A dependency is down"}},
+    responses={
+        **UNAUTHORIZED,
+        404: {"description": "No such order of the caller's"},
+        503: {"description": "A dependency is down"},
+    },
     summary="An order with live stock and prices from inventory and pricing",
 )
 async def get_order(
     order_id: uuid.UUID,
+    reader: ReaderDep,
     database: DatabaseDep,
     inventory: InventoryDep,
     pricing: PricingDep,
     fan_out: FanOutDep,
 ) -> OrderDetail:
-    detail = await reading.get_order_detail(database, inventory, pricing, order_id, fan_out)
+    detail = await reading.get_order_detail(
+        database, inventory, pricing, order_id, fan_out, customer_id=reader
+    )
+    # Another customer's order is as absent as one that does not exist: a 403 would confirm it.
     if detail is None:
         raise Problem(404, "unknown-order", "Unknown order", f"no order {order_id}")
     return detail
 
 
-@router.get("/orders", summary="Orders, newest first, optionally of one customer")
+@router.get(
+    "/orders",
+    responses=UNAUTHORIZED,
+    summary="The caller's orders, newest first; with the admin scope, everyone's or one customer's",
+)
 async def list_orders(
+    reader: ReaderDep,
     session: SessionDep,
     lines: LineLoadingDep,
     customer_id: Annotated[CustomerId | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OrderPage:
+    if reader is not None:
+        if customer_id not in (None, reader):
+            raise forbidden("a customer lists their own orders only")
+        customer_id = reader
     try:
         page, next_cursor = await listing.list_orders(session, customer_id, limit, cursor, lines)
     except listing.InvalidCursor as exc:

@@ -5,6 +5,7 @@ Dependencies are `async def` although they never await: FastAPI runs a plain `de
 dependency in its thread pool, a thread hop on every request for an attribute lookup.
 """
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -13,22 +14,24 @@ from order.clients import InventoryClient, PricingClient
 from order.fanout import FanOut, concurrently, one_after_another
 from order.listing import BATCHED_LINES, LINES_PER_ORDER, LineLoading
 from order.placement import OrderPlacement
+from order.schemas import CUSTOMER_ID_PATTERN
 from order.settings import OrderSettings
+from shopkit.identity import CallerDep, forbidden
 from shopkit.scenarios import N_PLUS_ONE, SEQUENTIAL_FANOUT, ScenariosDep
+
+_CUSTOMER_ID = re.compile(CUSTOMER_ID_PATTERN)
 
 
 def inventory_client(app: FastAPI) -> InventoryClient:
     settings: OrderSettings = app.state.settings
-    return InventoryClient(
-        "inventory", settings.inventory_url, app.state.http, settings, app.state.retries
-    )
+    url, http, credentials = settings.inventory_url, app.state.http, app.state.credentials
+    return InventoryClient("inventory", url, http, settings, app.state.retries, credentials)
 
 
 def pricing_client(app: FastAPI) -> PricingClient:
     settings: OrderSettings = app.state.settings
-    return PricingClient(
-        "pricing", settings.pricing_url, app.state.http, settings, app.state.retries
-    )
+    url, http, credentials = settings.pricing_url, app.state.http, app.state.credentials
+    return PricingClient("pricing", url, http, settings, app.state.retries, credentials)
 
 
 def order_placement(app: FastAPI, fan_out: FanOut = concurrently) -> OrderPlacement:
@@ -71,3 +74,25 @@ async def get_placement(request: Request, fan_out: FanOutDep) -> OrderPlacement:
 
 
 PlacementDep = Annotated[OrderPlacement, Depends(get_placement)]
+
+
+async def get_customer(request: Request, caller: CallerDep) -> str:
+    """The customer a request acts for: the access token's subject, with the customer scope."""
+    scope = request.app.state.settings.oidc_customer_scope
+    if scope not in caller.scopes:
+        raise forbidden(f"this route needs the {scope} scope", scope)
+    if not _CUSTOMER_ID.fullmatch(caller.subject):
+        raise forbidden("the token's subject is not a customer id this shop can store")
+    return caller.subject
+
+
+async def get_reader(request: Request, caller: CallerDep) -> str | None:
+    """Whose orders a request may read: the customer's own, or everyone's (None) for a caller
+    with the admin scope."""
+    if request.app.state.settings.oidc_admin_scope in caller.scopes:
+        return None
+    return await get_customer(request, caller)
+
+
+CustomerDep = Annotated[str, Depends(get_customer)]
+ReaderDep = Annotated[str | None, Depends(get_reader)]

@@ -3,17 +3,22 @@
 from fastapi import FastAPI
 
 from order import api
+from order.credentials import ServiceCredentials, keep_tokens_fresh
 from order.recovery import run_recovery
 from order.settings import OrderSettings
 from shopkit.app import create_service_app
 
 
 def create_app(settings: OrderSettings | None = None) -> FastAPI:
-    return create_service_app(
+    settings = settings or OrderSettings()
+    app = create_service_app(
         name="order",
         description="Places orders through pricing and inventory, and serves them back.",
-        settings=settings or OrderSettings(),
+        settings=settings,
         routers=[api.router],
         # Finishes orders left unfinished by a process that died (docs/failure-model.md).
-        background=[run_recovery],
+        background=[run_recovery, keep_tokens_fresh],
     )
+    # Its own tokens for inventory and pricing, kept across requests until they expire.
+    app.state.credentials = ServiceCredentials(settings)
+    return app

@@ -20,9 +20,12 @@ async def get_order_detail(
     pricing: PricingClient,
     order_id: uuid.UUID,
     fan_out: FanOut = concurrently,
+    *,
+    customer_id: str | None,
 ) -> OrderDetail | None:
-    """The order with live stock and prices, fetched from both services as `fan_out` says."""
-    rows = await _read_order(database, order_id)
+    """The order with live stock and prices, fetched from both services as `fan_out` says;
+    None when there is no such order, or (`customer_id` given) it is another customer's."""
+    rows = await _read_order(database, order_id, customer_id)
     if not rows:
         return None
     skus = [row.sku for row in rows]
@@ -63,9 +66,9 @@ def order_detail(
     )
 
 
-def _order_with_lines() -> Select[Any]:
+def _order_with_lines(of_one_customer: bool) -> Select[Any]:
     order, line = Order.__table__.c, OrderLine.__table__.c
-    return (
+    query = (
         select(
             order.id,
             order.status,
@@ -85,17 +88,26 @@ def _order_with_lines() -> Select[Any]:
         .where(order.id == bindparam("order_id"))
         .order_by(line.position)
     )
+    if of_one_customer:
+        query = query.where(order.customer_id == bindparam("customer_id"))
+    return query
 
 
-# Built once: the statement is the same for every order.
-ORDER_WITH_LINES = _order_with_lines()
+# Built once: the statements are the same for every order.
+ORDER_WITH_LINES = _order_with_lines(of_one_customer=False)
+CUSTOMER_ORDER_WITH_LINES = _order_with_lines(of_one_customer=True)
 
 
-async def _read_order(database: Database, order_id: uuid.UUID) -> list[Row[Any]]:
+async def _read_order(
+    database: Database, order_id: uuid.UUID, customer_id: str | None
+) -> list[Row[Any]]:
     """An order and its lines in one statement, one row per line (every order has one).
 
     Core, not the ORM: the rows go straight into the response model, so loading entities
     into the session (identity map, a second query for the lines) would be pure cost.
     """
     async with database.statement() as connection:
-        return list(await connection.execute(ORDER_WITH_LINES, {"order_id": order_id}))
+        if customer_id is None:
+            return list(await connection.execute(ORDER_WITH_LINES, {"order_id": order_id}))
+        parameters = {"order_id": order_id, "customer_id": customer_id}
+        return list(await connection.execute(CUSTOMER_ORDER_WITH_LINES, parameters))

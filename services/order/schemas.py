@@ -9,9 +9,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from shopkit.types import LineItem, LineItems, StrictModel
 
+CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 CustomerId = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"),
+    StringConstraints(pattern=CUSTOMER_ID_PATTERN),
     Field(description="An opaque customer identifier", examples=["customer-42"]),
 ]
 
@@ -30,9 +31,24 @@ def _within_units_cap(items: list[LineItem]) -> list[LineItem]:
     return items
 
 
+# Checked on the body (NewOrder), and again when recovery reads a stored request.
+OrderItems = Annotated[LineItems, AfterValidator(_within_units_cap)]
+
+
+class NewOrder(StrictModel):
+    """The body of POST /orders. No customer: the order is the caller's, the subject of the
+    access token (a customer id in the body would let anyone order as anyone)."""
+
+    items: OrderItems
+
+
 class OrderRequest(StrictModel):
+    """An order to place: the caller's customer id and the body's items. Stored with its
+    Idempotency-Key claim, so a replay of the key by another customer is not the same request,
+    and recovery finishes the order for the customer who placed it."""
+
     customer_id: CustomerId
-    items: Annotated[LineItems, AfterValidator(_within_units_cap)]
+    items: OrderItems
 
 
 class OrderLineOut(BaseModel):

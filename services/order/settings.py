@@ -1,11 +1,16 @@
 import secrets
+from pathlib import Path
+from typing import Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from shopkit.settings import ClientSettings, ServiceSettings
 
 
 class OrderSettings(ServiceSettings, ClientSettings):
+    oidc_audience: str = "order"
+    # The scope a customer's token needs to place and read their own orders.
+    oidc_customer_scope: str = Field(default="orders", min_length=1)
     inventory_url: str = "http://127.0.0.1:8001"
     pricing_url: str = "http://127.0.0.1:8002"
     # The lease of an Idempotency-Key claim: a claim unfinished this long after it was taken
@@ -22,3 +27,15 @@ class OrderSettings(ServiceSettings, ClientSettings):
     customer_pseudonym_key: SecretStr = Field(
         default_factory=lambda: SecretStr(secrets.token_hex(32)), min_length=32
     )
+
+    # Its own identity towards inventory and pricing (order/credentials.py): client credentials
+    # at the issuer, or projected service-account tokens, one file per audience in this folder.
+    oidc_client_id: str = "order-service"
+    oidc_client_secret: SecretStr | None = None
+    service_token_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> Self:
+        if (self.oidc_client_secret is None) == (self.service_token_dir is None):
+            raise ValueError("set one of OIDC_CLIENT_SECRET and SERVICE_TOKEN_DIR")
+        return self

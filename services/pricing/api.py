@@ -14,15 +14,22 @@ from pricing.contract import (
     QuoteRequest,
     UnknownSkus,
 )
-from shopkit.auth import AdminDep
 from shopkit.db import DatabaseDep, SessionDep
+from shopkit.identity import AdminDep, TrustedServiceDep
 from shopkit.problems import Problem
 from shopkit.types import MAX_ITEMS, Sku
 
 router = APIRouter(tags=["pricing"])
 
 
-@router.get("/prices", summary="Prices of several SKUs (unknown SKUs are left out)")
+# The catalog is public, as a shop front shows it: prices need no token. Quotes are business
+# calls of the order service's; writes need the admin scope.
+
+
+@router.get(
+    "/prices",
+    summary="Prices of several SKUs (unknown SKUs are left out)",
+)
 async def list_prices(
     database: DatabaseDep,
     sku: Annotated[list[Sku], Query(min_length=1, max_length=MAX_ITEMS)],
@@ -30,7 +37,10 @@ async def list_prices(
     return PriceList(items=await catalog.get_prices(database, sku))
 
 
-@router.get("/prices/{sku}", responses={404: {"description": "Unknown SKU"}})
+@router.get(
+    "/prices/{sku}",
+    responses={404: {"description": "Unknown SKU"}},
+)
 async def get_price(database: DatabaseDep, sku: Annotated[Sku, Path()]) -> Price:
     prices = await catalog.get_prices(database, [sku])
     if not prices:
@@ -45,6 +55,7 @@ async def put_price(session: SessionDep, sku: Annotated[Sku, Path()], body: Pric
 
 @router.post(
     "/quotes",
+    dependencies=[TrustedServiceDep],
     responses={422: {"description": "Unknown SKUs or mixed currencies"}},
     summary="Price a basket: lines, subtotal, discount and total (nothing is stored)",
 )

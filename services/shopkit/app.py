@@ -14,6 +14,7 @@ from shopkit.access_log import strip_query_strings
 from shopkit.admission import Admission, AdmissionControl
 from shopkit.db import Database, create_engine
 from shopkit.http import RetryBudget, create_http_client
+from shopkit.identity import TokenVerifier
 from shopkit.limits import BodySizeLimit
 from shopkit.problems import install_problem_handlers
 from shopkit.scenarios import ERRORS, SLOW_DEPENDENCY, Scenarios, admin_router, injected_faults
@@ -58,6 +59,12 @@ def create_service_app(
                 settings.http_retry_ratio, settings.http_retries_per_second
             )
         app.state.http = http
+        app.state.token_verifier = TokenVerifier(
+            settings.oidc_issuer,
+            settings.oidc_audience,
+            settings.oidc_jwks_url,
+            settings.oidc_leeway_seconds,
+        )
         tasks = [asyncio.create_task(loop(app), name=loop.__name__) for loop in background]
         try:
             yield
@@ -67,6 +74,7 @@ def create_service_app(
             await asyncio.gather(*tasks, return_exceptions=True)
             if http is not None:
                 await http.aclose()
+            await app.state.token_verifier.aclose()
             await engine.dispose()
             telemetry.shutdown()
 

@@ -5,7 +5,7 @@ import asyncio
 import logging
 import random
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -68,8 +68,17 @@ class RetryBudget:
         self._updated = now
 
 
+class Credentials(Protocol):
+    """The caller's own access token for a callee, by the callee's name (the token's audience)."""
+
+    async def token(self, client: httpx.AsyncClient, audience: str) -> str: ...
+
+
 class ServiceClient:
-    """Talks to one dependency; any failure to get an answer becomes DependencyUnavailable."""
+    """Talks to one dependency; any failure to get an answer becomes DependencyUnavailable.
+
+    With `credentials`, every request carries the caller's own token for this dependency.
+    """
 
     def __init__(
         self,
@@ -78,6 +87,7 @@ class ServiceClient:
         client: httpx.AsyncClient,
         settings: ClientSettings,
         retries: RetryBudget | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         """`retries`: the process's retry budget, shared by all its clients; None retries as
         the settings allow, whatever the others do (for tools and tests)."""
@@ -86,6 +96,7 @@ class ServiceClient:
         self._client = client
         self._settings = settings
         self._retries = retries
+        self._credentials = credentials
 
     async def request(
         self, method: str, path: str, *, idempotent: bool, **kwargs: Any
@@ -97,6 +108,12 @@ class ServiceClient:
         it is spent. Returns any response below 500 (the caller maps 4xx to its own errors).
         """
         attempts = self._settings.http_attempts if idempotent else 1
+        if self._credentials is not None:
+            try:
+                token = await self._credentials.token(self._client, self.name)
+            except Exception as exc:  # the issuer down or refusing: the call never left
+                raise DependencyUnavailable(self.name, f"no token: {exc}", reached=False) from exc
+            kwargs["headers"] = {**kwargs.get("headers", {}), "Authorization": f"Bearer {token}"}
         reached = False
         reason = "the request's deadline passed"
         if self._retries is not None:

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Generic, TypeVar, cast
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import Field, create_model
 
-from shopkit.auth import AdminDep
+from shopkit.identity import AdminDep
 from shopkit.problems import Problem
 from shopkit.types import StrictModel
 

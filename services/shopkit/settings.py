@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shopkit.scenarios import Switch, parse_states
@@ -24,8 +24,18 @@ class ServiceSettings(BaseSettings):
     db_connect_timeout_seconds: float = Field(default=3.0, gt=0)
     db_statement_timeout_ms: int = Field(default=5000, ge=0)
 
-    # Admin routes answer 401 to everyone while no token is configured.
-    admin_token: SecretStr | None = None
+    # The OpenID Connect provider whose access tokens the service accepts (shopkit/identity.py):
+    # no default, so a service never starts without one. Its keys come from its discovery
+    # document, unless OIDC_JWKS_URL names them. Each service accepts only tokens meant for it
+    # (the `aud` claim: its name, unless OIDC_AUDIENCE says otherwise).
+    oidc_issuer: str
+    oidc_audience: str
+    oidc_jwks_url: str | None = None
+    oidc_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    # The scope a token needs for the admin routes (stock, prices, fault scenarios).
+    oidc_admin_scope: str = Field(default="admin", min_length=1)
+    # The subjects (the client ids of other services) whose business calls the service takes.
+    oidc_trusted_callers: frozenset[str] = frozenset()
 
     # Fault scenarios switched on at start-up, as JSON; each validated by its own parameters
     # (shopkit/scenarios.py).

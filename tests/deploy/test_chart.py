@@ -248,10 +248,13 @@ def test_admission_settings_reach_each_service_with_the_services_own_defaults(
         data = config_map(manifests, f"shop-{name}")
         own = {key for key in data if not key.startswith("OTEL_")}
         assert own <= {field.upper() for field in settings_class.model_fields}, name
+        # The identity settings have no defaults, and the chart does not set them yet
+        # (docs/identity.md, "Not done yet"): given here so the rest can be compared.
+        identity = {"oidc_issuer": "https://issuer.invalid", "oidc_client_secret": "unused"}
         settings = settings_class.model_validate(
-            {key.lower(): value for key, value in data.items() if key in own}
+            {**identity, **{key.lower(): value for key, value in data.items() if key in own}}
         )
-        defaults = settings_class()
+        defaults = settings_class.model_validate(identity)
         for field in (
             "admission_enabled",
             "admission_max_in_flight",

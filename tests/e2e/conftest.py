@@ -6,16 +6,17 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.stack.hydra import Hydra
 from devtools.stack.postgres import LocalPostgres
 from devtools.stack.services import Services
-from tests.support.shop import ADMIN, ADMIN_TOKEN, seed_database
+from tests.support.shop import admin, as_customer, seed_database
 
 
 @pytest.fixture(scope="session")
-def services(postgres: LocalPostgres, logs_dir: Path) -> Iterator[Services]:
+def services(postgres: LocalPostgres, oidc_provider: Hydra, logs_dir: Path) -> Iterator[Services]:
     database_url = postgres.create_database("shop_e2e")
     seed_database(database_url)
-    running = Services.on_free_ports(database_url, ADMIN_TOKEN, logs_dir / "e2e")
+    running = Services.on_free_ports(database_url, oidc_provider, logs_dir / "e2e")
     running.start_all()
     yield running
     running.stop()
@@ -23,14 +24,18 @@ def services(postgres: LocalPostgres, logs_dir: Path) -> Iterator[Services]:
 
 @pytest.fixture
 async def order_api(services: Services) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=services.order_url, timeout=30) as client:
+    """The order API, signed in as the customer `shopper` unless a request says otherwise."""
+    headers = as_customer(services, "shopper")
+    async with httpx.AsyncClient(
+        base_url=services.order_url, headers=headers, timeout=30
+    ) as client:
         yield client
 
 
 @pytest.fixture
 async def inventory_api(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
-        base_url=services.url("inventory"), headers=ADMIN, timeout=30
+        base_url=services.url("inventory"), headers=admin(services, "inventory"), timeout=30
     ) as client:
         yield client
 
@@ -38,6 +43,6 @@ async def inventory_api(services: Services) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def pricing_api(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
-        base_url=services.url("pricing"), headers=ADMIN, timeout=30
+        base_url=services.url("pricing"), headers=admin(services, "pricing"), timeout=30
     ) as client:
         yield client

@@ -12,19 +12,20 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.stack.hydra import Hydra
 from devtools.stack.postgres import LocalPostgres
 from devtools.stack.processes import wait_for
 from devtools.stack.services import Services
-from tests.support.shop import ADMIN, ADMIN_TOKEN, idempotency_key, new_product
+from tests.support.shop import admin, as_customer, idempotency_key, new_product
 
 LEASE_SECONDS = 1.0
 PRICING_DELAY_MS = 3000
 
 
 @pytest.fixture(scope="module")
-def crashable(postgres: LocalPostgres, logs_dir: Path) -> Iterator[Services]:
+def crashable(postgres: LocalPostgres, oidc_provider: Hydra, logs_dir: Path) -> Iterator[Services]:
     stack = Services.on_free_ports(
-        postgres.create_database("shop_crash"), ADMIN_TOKEN, logs_dir / "crash"
+        postgres.create_database("shop_crash"), oidc_provider, logs_dir / "crash"
     )
     stack.env = {
         "IDEMPOTENCY_CLAIM_TTL_SECONDS": str(LEASE_SECONDS),
@@ -35,23 +36,25 @@ def crashable(postgres: LocalPostgres, logs_dir: Path) -> Iterator[Services]:
     stack.stop()
 
 
-async def _slow_pricing(admin: httpx.AsyncClient, stack: Services, enabled: bool) -> None:
-    response = await admin.put(
+async def _slow_pricing(client: httpx.AsyncClient, stack: Services, enabled: bool) -> None:
+    response = await client.put(
         f"{stack.url('pricing')}/admin/scenarios/slow-dependency",
         json={"enabled": enabled, "latency_ms": PRICING_DELAY_MS},
+        headers=admin(stack, "pricing"),
     )
     assert response.status_code == 200, response.text
 
 
 def _stock(stack: Services, sku: str) -> int:
-    response = httpx.get(f"{stack.url('inventory')}/stock/{sku}", headers=ADMIN, timeout=30)
+    url = f"{stack.url('inventory')}/stock/{sku}"
+    response = httpx.get(url, headers=admin(stack, "inventory"), timeout=30)
     available: int = response.json()["available"]
     return available
 
 
 def _orders_of(stack: Services, customer: str) -> list[dict[str, object]]:
     response = httpx.get(
-        f"{stack.url('order')}/orders", params={"customer_id": customer}, timeout=30
+        f"{stack.url('order')}/orders", headers=as_customer(stack, customer), timeout=30
     )
     items: list[dict[str, object]] = response.json()["items"]
     return items
@@ -66,13 +69,17 @@ async def _poll(what: str, probe: Callable[[], object], within: float) -> float:
 
 
 async def test_order_killed_mid_order_is_finished_without_a_retry(crashable: Services) -> None:
-    async with httpx.AsyncClient(headers=ADMIN, timeout=30) as admin:
+    async with httpx.AsyncClient(timeout=30) as client:
         sku = new_product(crashable, stock=100)
-        await _slow_pricing(admin, crashable, True)
+        await _slow_pricing(client, crashable, True)
         try:
-            body = {"customer_id": "crash-1", "items": [{"sku": sku, "quantity": 7}]}
+            body = {"items": [{"sku": sku, "quantity": 7}]}
             post = asyncio.create_task(
-                admin.post(f"{crashable.url('order')}/orders", json=body, headers=idempotency_key())
+                client.post(
+                    f"{crashable.url('order')}/orders",
+                    json=body,
+                    headers={**idempotency_key(), **as_customer(crashable, "crash-1")},
+                )
             )
 
             await _poll(
@@ -89,7 +96,7 @@ async def test_order_killed_mid_order_is_finished_without_a_retry(crashable: Ser
 
             took = await _poll("recovery to finish the order", settled, within=15)
         finally:
-            await _slow_pricing(admin, crashable, False)
+            await _slow_pricing(client, crashable, False)
         # Recovery goes forward when it can: the order is placed, its stock stays taken.
         orders = _orders_of(crashable, "crash-1")
         assert [o["lines"][0]["quantity"] for o in orders] == [7]  # type: ignore[index]
@@ -98,17 +105,18 @@ async def test_order_killed_mid_order_is_finished_without_a_retry(crashable: Ser
 
 
 async def test_a_request_slower_than_its_lease_is_fenced_out(crashable: Services) -> None:
-    async with httpx.AsyncClient(headers=ADMIN, timeout=30) as admin:
+    async with httpx.AsyncClient(timeout=30) as client:
         sku = new_product(crashable, stock=50)
-        await _slow_pricing(admin, crashable, True)
-        body = {"customer_id": "fenced-1", "items": [{"sku": sku, "quantity": 5}]}
-        key = idempotency_key()
+        await _slow_pricing(client, crashable, True)
+        body = {"items": [{"sku": sku, "quantity": 5}]}
+        fenced = as_customer(crashable, "fenced-1")
+        key = {**idempotency_key(), **fenced}
         try:
             # Recovery takes the claim over after 1 s while this request waits 3 s for pricing:
             # the request must neither store the order nor release the stock.
-            first = await admin.post(f"{crashable.url('order')}/orders", json=body, headers=key)
+            first = await client.post(f"{crashable.url('order')}/orders", json=body, headers=key)
         finally:
-            await _slow_pricing(admin, crashable, False)
+            await _slow_pricing(client, crashable, False)
         assert first.status_code == 409, first.text
         assert first.json()["type"].endswith("idempotency-key-in-progress")
 
@@ -121,8 +129,6 @@ async def test_a_request_slower_than_its_lease_is_fenced_out(crashable: Services
         await _poll("the recovered order", replay, within=10)
         answer = replay()
         assert answer is not None and answer.headers["Idempotent-Replayed"] == "true"
-        listed = await admin.get(
-            f"{crashable.url('order')}/orders", params={"customer_id": "fenced-1"}
-        )
+        listed = await client.get(f"{crashable.url('order')}/orders", headers=fenced)
         assert [o["id"] for o in listed.json()["items"]] == [answer.json()["id"]]
         assert _stock(crashable, sku) == 45

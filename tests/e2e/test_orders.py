@@ -7,7 +7,7 @@ from decimal import Decimal
 import httpx
 
 from devtools.stack.services import Services
-from tests.support.shop import idempotency_key, new_product
+from tests.support.shop import as_customer, idempotency_key, new_product
 
 
 async def test_order_is_priced_reserved_and_stored(
@@ -17,12 +17,10 @@ async def test_order_is_priced_reserved_and_stored(
 ) -> None:
     cheap = new_product(services, stock=10, price="2.50")
     dear = new_product(services, stock=10, price="19.99")
-    body = {
-        "customer_id": "alice",
-        "items": [{"sku": cheap, "quantity": 4}, {"sku": dear, "quantity": 1}],
-    }
+    body = {"items": [{"sku": cheap, "quantity": 4}, {"sku": dear, "quantity": 1}]}
+    alice = as_customer(services, "alice")
 
-    response = await order_api.post("/orders", json=body, headers=idempotency_key())
+    response = await order_api.post("/orders", json=body, headers={**idempotency_key(), **alice})
 
     assert response.status_code == 201, response.text
     order = response.json()
@@ -41,7 +39,7 @@ async def test_order_is_priced_reserved_and_stored(
     reservation = await inventory_api.get(f"/reservations/{order['id']}")
     assert reservation.json()["status"] == "reserved"
 
-    detail = (await order_api.get(f"/orders/{order['id']}")).json()
+    detail = (await order_api.get(f"/orders/{order['id']}", headers=alice)).json()
     assert detail["total"] == "29.99"
     assert [
         (line["sku"], line["available_now"], line["unit_price_now"]) for line in detail["lines"]
@@ -57,24 +55,27 @@ async def test_order_detail_shows_live_price_changes(
     pricing_api: httpx.AsyncClient,
 ) -> None:
     sku = new_product(services, stock=5, price="3.00")
+    bob = as_customer(services, "bob")
     order = (
         await order_api.post(
             "/orders",
-            json={"customer_id": "bob", "items": [{"sku": sku, "quantity": 1}]},
-            headers=idempotency_key(),
+            json={"items": [{"sku": sku, "quantity": 1}]},
+            headers={**idempotency_key(), **bob},
         )
     ).json()
     await pricing_api.put(
         f"/prices/{sku}", json={"name": "Dearer", "unit_price": "3.50", "currency": "EUR"}
     )
 
-    line = (await order_api.get(f"/orders/{order['id']}")).json()["lines"][0]
+    line = (await order_api.get(f"/orders/{order['id']}", headers=bob)).json()["lines"][0]
 
     assert (line["unit_price"], line["unit_price_now"]) == ("3.00", "3.50")
 
 
-async def test_unknown_order_is_404(order_api: httpx.AsyncClient) -> None:
-    response = await order_api.get("/orders/00000000-0000-4000-8000-000000000000")
+async def test_unknown_order_is_404(order_api: httpx.AsyncClient, services: Services) -> None:
+    response = await order_api.get(
+        "/orders/00000000-0000-4000-8000-000000000000", headers=as_customer(services, "alice")
+    )
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
 
@@ -84,20 +85,20 @@ async def test_listing_pages_through_a_customers_orders_newest_first(
     services: Services,
 ) -> None:
     sku = new_product(services, stock=100)
-    customer = f"pager-{sku.lower()}"
+    customer = as_customer(services, f"pager-{sku.lower()}")
     placed = []
     for _ in range(7):
         response = await order_api.post(
             "/orders",
-            json={"customer_id": customer, "items": [{"sku": sku, "quantity": 1}]},
-            headers=idempotency_key(),
+            json={"items": [{"sku": sku, "quantity": 1}]},
+            headers={**idempotency_key(), **customer},
         )
         placed.append(response.json()["id"])
 
     seen, cursor, pages = [], None, 0
     while True:
-        params = {"customer_id": customer, "limit": 3, **({"cursor": cursor} if cursor else {})}
-        page = (await order_api.get("/orders", params=params)).json()
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = (await order_api.get("/orders", params=params, headers=customer)).json()
         seen += [order["id"] for order in page["items"]]
         pages += 1
         cursor = page["next_cursor"]
@@ -114,8 +115,9 @@ async def test_replays_of_one_key_place_one_order_and_one_reservation(
     inventory_api: httpx.AsyncClient,
 ) -> None:
     sku = new_product(services, stock=1000)
-    headers = idempotency_key()
-    body = {"customer_id": "carol", "items": [{"sku": sku, "quantity": 2}]}
+    carol = as_customer(services, "carol")
+    headers = {**idempotency_key(), **carol}
+    body = {"items": [{"sku": sku, "quantity": 2}]}
 
     responses = await asyncio.gather(
         *(order_api.post("/orders", json=body, headers=headers) for _ in range(100))
@@ -132,7 +134,7 @@ async def test_replays_of_one_key_place_one_order_and_one_reservation(
     ids = {r.json()["id"] for r in [*responses, *retried] if r.status_code == 201}
     assert len(ids) == 1
     assert (await inventory_api.get(f"/stock/{sku}")).json()["available"] == 998
-    orders = (await order_api.get("/orders", params={"customer_id": "carol", "limit": 100})).json()
+    orders = (await order_api.get("/orders", params={"limit": 100}, headers=carol)).json()
     assert [o["id"] for o in orders["items"]].count(ids.pop()) == 1
 
 
@@ -165,16 +167,12 @@ async def test_same_key_with_another_body_is_rejected(
     inventory_api: httpx.AsyncClient,
 ) -> None:
     sku = new_product(services, stock=10)
-    headers = idempotency_key()
+    headers = {**idempotency_key(), **as_customer(services, "dan")}
     first = await order_api.post(
-        "/orders",
-        json={"customer_id": "dan", "items": [{"sku": sku, "quantity": 1}]},
-        headers=headers,
+        "/orders", json={"items": [{"sku": sku, "quantity": 1}]}, headers=headers
     )
     second = await order_api.post(
-        "/orders",
-        json={"customer_id": "dan", "items": [{"sku": sku, "quantity": 2}]},
-        headers=headers,
+        "/orders", json={"items": [{"sku": sku, "quantity": 2}]}, headers=headers
     )
 
     assert first.status_code == 201
@@ -189,12 +187,13 @@ async def test_concurrent_orders_never_oversell(
     inventory_api: httpx.AsyncClient,
 ) -> None:
     sku = new_product(services, stock=50)
-    body = {"customer_id": "rush", "items": [{"sku": sku, "quantity": 1}]}
+    body = {"items": [{"sku": sku, "quantity": 1}]}
+    rush = as_customer(services, "rush")
 
     # 200 at once is more than admission control takes in (docs/overload.md): each client
     # retries with its key while it is shed, as Retry-After asks, so all 200 race for the stock.
     responses = await asyncio.gather(
-        *(_unless_shed(order_api, body, idempotency_key()) for _ in range(200))
+        *(_unless_shed(order_api, body, {**idempotency_key(), **rush}) for _ in range(200))
     )
 
     statuses = [r.status_code for r in responses]
@@ -212,12 +211,10 @@ async def test_out_of_stock_names_the_short_skus_and_reserves_nothing(
 ) -> None:
     plenty = new_product(services, stock=100)
     scarce = new_product(services, stock=2)
-    body = {
-        "customer_id": "erin",
-        "items": [{"sku": plenty, "quantity": 5}, {"sku": scarce, "quantity": 3}],
-    }
+    body = {"items": [{"sku": plenty, "quantity": 5}, {"sku": scarce, "quantity": 3}]}
+    erin = as_customer(services, "erin")
 
-    response = await order_api.post("/orders", json=body, headers=idempotency_key())
+    response = await order_api.post("/orders", json=body, headers={**idempotency_key(), **erin})
 
     assert response.status_code == 409
     assert response.json()["shortages"] == [{"sku": scarce, "requested": 3, "available": 2}]
@@ -231,8 +228,8 @@ async def test_money_is_exact_decimal_strings(
     sku = new_product(services, stock=10_000, price="0.10")
     response = await order_api.post(
         "/orders",
-        json={"customer_id": "frank", "items": [{"sku": sku, "quantity": 3}]},
-        headers=idempotency_key(),
+        json={"items": [{"sku": sku, "quantity": 3}]},
+        headers={**idempotency_key(), **as_customer(services, "frank")},
     )
     # 3 x 0.10 is 0.30 exactly; a float pipeline would say 0.30000000000000004.
     assert response.json()["total"] == "0.30"
@@ -245,7 +242,7 @@ async def test_no_access_log_keeps_the_access_log_off(
     # devtools.stack starts uvicorn with --no-access-log (traces and metrics say more);
     # the services' JSON logging must not switch it back on. Errors still reach the log.
     marker = f"/orders/{uuid.uuid4()}"
-    assert (await order_api.get(marker)).status_code == 404
+    assert (await order_api.get(marker, headers=as_customer(services, "gina"))).status_code == 404
     log = (services.logs / "order.log").read_text()
     assert "Application startup complete" in log  # the right file, and uvicorn's own lines
     assert marker not in log

@@ -13,20 +13,21 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.stack.hydra import Hydra
 from devtools.stack.postgres import LocalPostgres
 from devtools.stack.processes import free_port
 from devtools.stack.services import Services
-from tests.support.shop import ADMIN_TOKEN, idempotency_key, new_product
+from tests.support.shop import admin, as_customer, idempotency_key, new_product
 
 
 @pytest.fixture(scope="module")
-def isolated(logs_dir: Path) -> Iterator[tuple[Services, LocalPostgres]]:
+def isolated(oidc_provider: Hydra, logs_dir: Path) -> Iterator[tuple[Services, LocalPostgres]]:
     with tempfile.TemporaryDirectory(prefix="shop-test-outage-pg-") as folder:
         os.chmod(folder, 0o755)
         postgres = LocalPostgres(Path(folder) / "data", free_port())
         postgres.start()
         stack = Services.on_free_ports(
-            postgres.create_database("shop_outage"), ADMIN_TOKEN, logs_dir / "outage"
+            postgres.create_database("shop_outage"), oidc_provider, logs_dir / "outage"
         )
         stack.start_all()
         yield stack, postgres
@@ -40,12 +41,16 @@ async def test_pricing_down_gives_503_and_releases_the_reservation(
 ) -> None:
     stack, _ = isolated
     sku = new_product(stack, stock=10)
-    body = {"customer_id": "c1", "items": [{"sku": sku, "quantity": 4}]}
+    as_admin = admin(stack, "inventory")
+    body = {"items": [{"sku": sku, "quantity": 4}]}
+    c1 = as_customer(stack, "c1")
     stack.stop("pricing")
     try:
-        async with httpx.AsyncClient(base_url=stack.url("order"), timeout=30) as api:
+        async with httpx.AsyncClient(base_url=stack.url("order"), headers=c1, timeout=30) as api:
             response = await api.post("/orders", json=body, headers=idempotency_key())
-            stock = (await api.get(f"{stack.url('inventory')}/stock/{sku}")).json()
+            stock = (
+                await api.get(f"{stack.url('inventory')}/stock/{sku}", headers=as_admin)
+            ).json()
     finally:
         stack.start("pricing")
 
@@ -55,7 +60,7 @@ async def test_pricing_down_gives_503_and_releases_the_reservation(
     assert "pricing is unavailable" in response.json()["detail"]
     assert stock["available"] == 10  # the reservation was given back
 
-    async with httpx.AsyncClient(base_url=stack.url("order"), timeout=30) as api:
+    async with httpx.AsyncClient(base_url=stack.url("order"), headers=c1, timeout=30) as api:
         again = await api.post("/orders", json=body, headers=idempotency_key())
     assert again.status_code == 201
 
@@ -65,17 +70,19 @@ async def test_a_retry_after_503_with_the_same_key_succeeds(
 ) -> None:
     stack, _ = isolated
     sku = new_product(stack, stock=10)
-    body = {"customer_id": "c1", "items": [{"sku": sku, "quantity": 1}]}
+    as_admin = admin(stack, "inventory")
+    body = {"items": [{"sku": sku, "quantity": 1}]}
+    c1 = as_customer(stack, "c1")
     headers = idempotency_key()
     stack.stop("inventory")
     try:
-        async with httpx.AsyncClient(base_url=stack.url("order"), timeout=30) as api:
+        async with httpx.AsyncClient(base_url=stack.url("order"), headers=c1, timeout=30) as api:
             failed = await api.post("/orders", json=body, headers=headers)
     finally:
         stack.start("inventory")
-    async with httpx.AsyncClient(base_url=stack.url("order"), timeout=30) as api:
+    async with httpx.AsyncClient(base_url=stack.url("order"), headers=c1, timeout=30) as api:
         retried = await api.post("/orders", json=body, headers=headers)
-        stock = (await api.get(f"{stack.url('inventory')}/stock/{sku}")).json()
+        stock = (await api.get(f"{stack.url('inventory')}/stock/{sku}", headers=as_admin)).json()
 
     assert (failed.status_code, failed.json()["dependency"]) == (503, "inventory")
     assert retried.status_code == 201
@@ -87,16 +94,16 @@ async def test_database_down_gives_503_and_recovers(
 ) -> None:
     stack, postgres = isolated
     sku = new_product(stack, stock=10)
-    body = {"customer_id": "c1", "items": [{"sku": sku, "quantity": 1}]}
+    as_admin = admin(stack, "inventory")
+    body = {"items": [{"sku": sku, "quantity": 1}]}
+    headers = {**idempotency_key(), **as_customer(stack, "c1")}
     postgres.stop()
     try:
         async with httpx.AsyncClient(timeout=30) as client:
             ready = {n: await client.get(f"{stack.url(n)}/readyz") for n in stack.ports}
             alive = {n: await client.get(f"{stack.url(n)}/healthz") for n in stack.ports}
-            order = await client.post(
-                f"{stack.url('order')}/orders", json=body, headers=idempotency_key()
-            )
-            stock = await client.get(f"{stack.url('inventory')}/stock/{sku}")
+            order = await client.post(f"{stack.url('order')}/orders", json=body, headers=headers)
+            stock = await client.get(f"{stack.url('inventory')}/stock/{sku}", headers=as_admin)
     finally:
         postgres.start()
 
@@ -117,7 +124,6 @@ async def test_database_down_gives_503_and_recovers(
             await asyncio.sleep(0.1)
         else:
             pytest.fail(f"services not ready 10 s after the database came back: {ready}")
-        order = await client.post(
-            f"{stack.url('order')}/orders", json=body, headers=idempotency_key()
-        )
+        headers = {**idempotency_key(), **as_customer(stack, "c1")}
+        order = await client.post(f"{stack.url('order')}/orders", json=body, headers=headers)
     assert order.status_code == 201

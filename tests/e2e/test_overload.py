@@ -21,10 +21,11 @@ import httpx
 import pytest
 
 from bench.openloop import Answer, Request, open_loop
+from devtools.stack.hydra import Hydra
 from devtools.stack.postgres import LocalPostgres
 from devtools.stack.services import Services
 from shopkit import deadlines
-from tests.support.shop import ADMIN, ADMIN_TOKEN, new_product, seed_database
+from tests.support.shop import admin, as_customer, new_product, seed_database
 
 RATE = 400  # requests per second, offered whatever the answers
 SECONDS = 4.0
@@ -33,6 +34,7 @@ CLIENT_TIMEOUT = 3.0
 INITIAL_STOCK = 100_000
 LEASE_SECONDS = 4.0
 ORDERS_BEFORE = 20
+CUSTOMER = "c-overload"  # the only customer of this stack: its orders are all the test's
 
 
 def p99(latencies: list[float]) -> float:
@@ -41,12 +43,12 @@ def p99(latencies: list[float]) -> float:
 
 
 @pytest.fixture(scope="module")
-def overloaded(postgres: LocalPostgres, logs_dir: Path) -> Iterator[Services]:
+def overloaded(postgres: LocalPostgres, oidc_provider: Hydra, logs_dir: Path) -> Iterator[Services]:
     """A stack of its own, with a short claim lease so that recovery, were it needed, acts
     within the test; killed rather than drained at the end."""
     database_url = postgres.create_database("shop_overload")
     seed_database(database_url)
-    own = Services.on_free_ports(database_url, ADMIN_TOKEN, logs_dir / "overload")
+    own = Services.on_free_ports(database_url, oidc_provider, logs_dir / "overload")
     own.env = {
         "IDEMPOTENCY_CLAIM_TTL_SECONDS": str(LEASE_SECONDS),
         "RECOVERY_INTERVAL_SECONDS": "0.5",
@@ -58,10 +60,10 @@ def overloaded(postgres: LocalPostgres, logs_dir: Path) -> Iterator[Services]:
         process.wait()
 
 
-def _overload(order_ids: list[str], sku: str) -> Callable[[int], Request]:
+def _overload(order_ids: list[str], sku: str, customer: dict[str, str]) -> Callable[[int], Request]:
     """Every POST_SHARE-th request places an order with a new key, the others read one; each
-    says how long its client waits."""
-    budget = deadlines.header(CLIENT_TIMEOUT)
+    says how long its client waits; all as one signed-in customer."""
+    budget = {**deadlines.header(CLIENT_TIMEOUT), **customer}
 
     def request(i: int) -> Request:
         if i % POST_SHARE == 0:
@@ -73,7 +75,7 @@ def _overload(order_ids: list[str], sku: str) -> Callable[[int], Request]:
 
 
 def _order(sku: str) -> dict[str, object]:
-    return {"customer_id": "c-overload", "items": [{"sku": sku, "quantity": 1}]}
+    return {"items": [{"sku": sku, "quantity": 1}]}
 
 
 async def _probe(client: httpx.AsyncClient, stop: asyncio.Event) -> dict[str, list[float]]:
@@ -101,7 +103,10 @@ async def _latency(client: httpx.AsyncClient, order_id: str) -> float:
 
 async def test_an_overload_is_shed_fast_and_leaves_nothing_behind(overloaded: Services) -> None:
     sku = new_product(overloaded, stock=INITIAL_STOCK)
-    async with httpx.AsyncClient(base_url=overloaded.order_url, timeout=10) as probes:
+    customer = as_customer(overloaded, CUSTOMER)
+    async with httpx.AsyncClient(
+        base_url=overloaded.order_url, headers=customer, timeout=10
+    ) as probes:
         order_ids = []
         for _ in range(ORDERS_BEFORE):
             created = await probes.post(
@@ -118,7 +123,7 @@ async def test_an_overload_is_shed_fast_and_leaves_nothing_behind(overloaded: Se
             overloaded.ports["order"],
             RATE,
             SECONDS,
-            _overload(order_ids, sku),
+            _overload(order_ids, sku, customer),
             CLIENT_TIMEOUT,
         )
         stop.set()
@@ -161,14 +166,16 @@ async def test_an_overload_is_shed_fast_and_leaves_nothing_behind(overloaded: Se
     # And the service was itself again within 2 s of the load ending.
     assert recovered_after < 2.0, report
 
-    _expect_nothing_lost(overloaded, answers, sku)
+    _expect_nothing_lost(overloaded, answers, sku, customer)
 
 
-def _expect_nothing_lost(stack: Services, answers: list[Answer], sku: str) -> None:
+def _expect_nothing_lost(
+    stack: Services, answers: list[Answer], sku: str, customer: dict[str, str]
+) -> None:
     """Each order not acknowledged is retried with its key until placed: then every key has
     exactly one order, and the stock plus the ordered units is the initial stock."""
     posted = [a for a in answers if a.request.method == "POST"]
-    with httpx.Client(base_url=stack.order_url, timeout=30) as client:
+    with httpx.Client(base_url=stack.order_url, headers=customer, timeout=30) as client:
         for answer in posted:
             if answer.status == 201:
                 continue
@@ -184,7 +191,7 @@ def _expect_nothing_lost(stack: Services, answers: list[Answer], sku: str) -> No
                 time.sleep(0.2)
             assert retried.status_code == 201, (key, retried.text)
         orders = []
-        params = {"customer_id": "c-overload", "limit": "100"}
+        params = {"limit": "100"}
         while True:
             page = client.get("/orders", params=params).json()
             orders += page["items"]
@@ -194,6 +201,6 @@ def _expect_nothing_lost(stack: Services, answers: list[Answer], sku: str) -> No
     assert len(orders) == len(posted) + ORDERS_BEFORE  # one per key: none lost, none doubled
     ordered = sum(line["quantity"] for order in orders for line in order["lines"])
     available = httpx.get(
-        f"{stack.url('inventory')}/stock/{sku}", headers=ADMIN, timeout=30
+        f"{stack.url('inventory')}/stock/{sku}", headers=admin(stack, "inventory"), timeout=30
     ).json()["available"]
     assert available + ordered == INITIAL_STOCK, (available, ordered)

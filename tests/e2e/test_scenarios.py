@@ -8,7 +8,7 @@ import pytest
 
 from devtools.stack.services import Services
 from shopkit.scenarios import supported_by
-from tests.support.shop import ADMIN, idempotency_key
+from tests.support.shop import admin, as_customer, idempotency_key
 
 Switch = Callable[..., None]
 # As the registry declares them (shopkit/scenarios.py).
@@ -27,19 +27,22 @@ def switch(services: Services) -> Iterator[Switch]:
         response = httpx.put(
             f"{services.url(service)}/admin/scenarios/{name}",
             json={"enabled": True, **parameters},
-            headers=ADMIN,
+            headers=admin(services, service),
         )
         assert response.status_code == 200, response.text
         switched.append((service, name))
 
     yield on
     for service, name in switched:
-        httpx.put(f"{services.url(service)}/admin/scenarios/{name}", json={}, headers=ADMIN)
+        url = f"{services.url(service)}/admin/scenarios/{name}"
+        httpx.put(url, json={}, headers=admin(services, service))
 
 
 @pytest.mark.parametrize("service", SUPPORTED)
 def test_each_service_lists_its_scenarios_all_off(services: Services, service: str) -> None:
-    response = httpx.get(f"{services.url(service)}/admin/scenarios", headers=ADMIN)
+    response = httpx.get(
+        f"{services.url(service)}/admin/scenarios", headers=admin(services, service)
+    )
     assert response.status_code == 200
     assert set(response.json()) == SUPPORTED[service]
     assert not any(s["enabled"] for s in response.json().values())
@@ -48,12 +51,16 @@ def test_each_service_lists_its_scenarios_all_off(services: Services, service: s
 def test_scenarios_need_the_admin_token_and_a_known_name(services: Services) -> None:
     url = f"{services.url('pricing')}/admin/scenarios"
     assert httpx.get(url).status_code == 401
-    assert httpx.put(f"{url}/n-plus-one", json={"enabled": True}, headers=ADMIN).status_code == 404
-    bad = httpx.put(f"{url}/errors", json={"enabled": True, "fraction": 2}, headers=ADMIN)
+    pricing_admin = admin(services, "pricing")
+    assert (
+        httpx.put(f"{url}/n-plus-one", json={"enabled": True}, headers=pricing_admin).status_code
+        == 404
+    )
+    bad = httpx.put(f"{url}/errors", json={"enabled": True, "fraction": 2}, headers=pricing_admin)
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "fraction"
     # Each scenario takes its own parameters: `errors` has no latency.
-    extra = httpx.put(f"{url}/errors", json={"latency_ms": 100}, headers=ADMIN)
+    extra = httpx.put(f"{url}/errors", json={"latency_ms": 100}, headers=pricing_admin)
     assert extra.status_code == 422
     assert extra.json()["errors"][0]["field"] == "latency_ms"
 
@@ -62,7 +69,8 @@ def test_a_scenario_s_state_reads_back_with_its_parameters(
     services: Services, switch: Switch
 ) -> None:
     switch("inventory", "lock-contention", latency_ms=50, fraction=0.25)
-    states = httpx.get(f"{services.url('inventory')}/admin/scenarios", headers=ADMIN).json()
+    url = f"{services.url('inventory')}/admin/scenarios"
+    states = httpx.get(url, headers=admin(services, "inventory")).json()
     assert states["lock-contention"] == {"enabled": True, "latency_ms": 50, "fraction": 0.25}
     assert states["errors"] == {"enabled": False, "fraction": 1.0}
 
@@ -71,8 +79,8 @@ def _place(services: Services) -> tuple[httpx.Response, float]:
     started = time.perf_counter()
     response = httpx.post(
         f"{services.url('order')}/orders",
-        json={"customer_id": "scenario", "items": [{"sku": "SKU-00042", "quantity": 1}]},
-        headers=idempotency_key(),
+        json={"items": [{"sku": "SKU-00042", "quantity": 1}]},
+        headers={**idempotency_key(), **as_customer(services, "scenario")},
         timeout=30,
     )
     return response, time.perf_counter() - started

@@ -8,7 +8,7 @@ import pytest
 
 from devtools.stack.services import Services
 from shopctl.migrations import SERVICES
-from tests.support.shop import ADMIN_TOKEN
+from tests.support.shop import admin
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -26,7 +26,7 @@ def test_no_server_error_for_any_generated_request(services: Services, service: 
             "--exclude-path-regex",
             "^/admin/scenarios/[a-z-]+$",
             "--header",
-            f"Authorization: Bearer {ADMIN_TOKEN}",
+            f"Authorization: {admin(services, service)['Authorization']}",
             "--max-examples",
             "30",
             "--max-time",

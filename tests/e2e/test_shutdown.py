@@ -11,19 +11,20 @@ from pathlib import Path
 
 import httpx
 
+from devtools.stack.hydra import Hydra
 from devtools.stack.postgres import LocalPostgres
 from devtools.stack.processes import free_port
 from devtools.stack.services import Services
 from shopkit.telemetry import SHUTDOWN_FLUSH_SECONDS
-from tests.support.shop import ADMIN_TOKEN, seed_database
+from tests.support.shop import seed_database
 
 
 def test_a_service_stops_in_seconds_while_the_collector_is_unreachable(
-    postgres: LocalPostgres, logs_dir: Path
+    postgres: LocalPostgres, oidc_provider: Hydra, logs_dir: Path
 ) -> None:
     database_url = postgres.create_database("shop_shutdown")
     seed_database(database_url)
-    stack = Services.on_free_ports(database_url, ADMIN_TOKEN, logs_dir / "shutdown")
+    stack = Services.on_free_ports(database_url, oidc_provider, logs_dir / "shutdown")
     # A loopback port nothing listens on: every export is refused and retried.
     stack.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
     stack.start("pricing")

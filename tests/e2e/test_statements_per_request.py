@@ -14,19 +14,17 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.stack.hydra import Hydra
 from devtools.stack.postgres import LocalPostgres
 from devtools.stack.processes import wait_for
 from devtools.stack.services import Services
 from shopctl.migrations import SERVICES
 from tests.e2e.statements import StatementLog, log_all_statements
-from tests.support.shop import ADMIN_TOKEN, idempotency_key, seed_database
+from tests.support.shop import as_customer, idempotency_key, seed_database
 
 DATABASE = "shop_statements"
 # Two seeded SKUs, one piece each: the reservation's statements depend on the item count.
-ORDER = {
-    "customer_id": "statements",
-    "items": [{"sku": "SKU-00001", "quantity": 1}, {"sku": "SKU-00002", "quantity": 1}],
-}
+ORDER = {"items": [{"sku": "SKU-00001", "quantity": 1}, {"sku": "SKU-00002", "quantity": 1}]}
 
 # Statements per request and service, by kind: each is a round trip. Work of one statement
 # runs without BEGIN and COMMIT (shopkit.db.Database.statement); the pool does not ping on
@@ -49,11 +47,13 @@ EXPECTED: dict[str, dict[str, dict[str, int]]] = {
 
 
 @pytest.fixture(scope="module")
-def logged(postgres: LocalPostgres, logs_dir: Path) -> Iterator[tuple[Services, StatementLog]]:
+def logged(
+    postgres: LocalPostgres, oidc_provider: Hydra, logs_dir: Path
+) -> Iterator[tuple[Services, StatementLog]]:
     url = postgres.create_database(DATABASE)
     seed_database(url)
     log_all_statements(postgres, DATABASE)  # before the services connect
-    running = Services.on_free_ports(url, ADMIN_TOKEN, logs_dir / "statements")
+    running = Services.on_free_ports(url, oidc_provider, logs_dir / "statements")
     # The order service's recovery passes are not per-request statements: keep them out.
     running.env = {"RECOVERY_INTERVAL_SECONDS": "3600"}
     running.start_all()
@@ -63,7 +63,11 @@ def logged(postgres: LocalPostgres, logs_dir: Path) -> Iterator[tuple[Services, 
 
 @pytest.fixture
 async def api(logged: tuple[Services, StatementLog]) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=logged[0].url("order"), timeout=30) as client:
+    stack = logged[0]
+    customer = as_customer(stack, "statements")
+    async with httpx.AsyncClient(
+        base_url=stack.url("order"), headers=customer, timeout=30
+    ) as client:
         yield client
 
 

@@ -23,7 +23,10 @@ from shopkit.db import Database
 async def placing(database: Database) -> AsyncIterator[OrderPlacement]:
     """Placing orders with inventory and pricing at an address where nothing listens: were a
     call attempted, it would raise DependencyUnavailable."""
-    settings = OrderSettings(http_attempts=1)
+    # Calls would go nowhere: an issuer and a client secret only because the settings need them.
+    settings = OrderSettings(
+        http_attempts=1, oidc_issuer="http://127.0.0.1:9", oidc_client_secret="unused"
+    )
     async with httpx.AsyncClient() as http:
         yield OrderPlacement(
             database=database,

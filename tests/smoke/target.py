@@ -6,6 +6,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Target:
     shop: str
+    token: str  # a customer's access token for the order API
     jaeger: str
     prometheus: str
     grafana: str | None

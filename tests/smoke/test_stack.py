@@ -17,8 +17,8 @@ def order(target: Target) -> dict[str, Any]:
     # SKU-00001 comes from `shopctl seed`, which both the local stack and the chart run.
     response = httpx.post(
         f"{target.shop}/orders",
-        json={"customer_id": "smoke-test", "items": [{"sku": "SKU-00001", "quantity": 1}]},
-        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json={"items": [{"sku": "SKU-00001", "quantity": 1}]},
+        headers={"Idempotency-Key": str(uuid.uuid4()), "Authorization": f"Bearer {target.token}"},
         timeout=30,
     )
     assert response.status_code == 201, response.text
@@ -27,7 +27,8 @@ def order(target: Target) -> dict[str, Any]:
 
 
 def test_the_order_reads_back_with_live_data(target: Target, order: dict[str, Any]) -> None:
-    detail = httpx.get(f"{target.shop}/orders/{order['id']}", timeout=30).json()
+    signed_in = {"Authorization": f"Bearer {target.token}"}
+    detail = httpx.get(f"{target.shop}/orders/{order['id']}", headers=signed_in, timeout=30).json()
     assert detail["total"] == order["total"]
     assert detail["lines"][0]["available_now"] is not None
 

@@ -32,12 +32,14 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from devtools.stack.hydra import Hydra
+from devtools.stack.hydra import Ports as HydraPorts
 from devtools.stack.postgres import LocalPostgres
 from devtools.stack.processes import free_port
 from devtools.stack.services import Services
+from devtools.stack.versions import REPO
 from shopctl.migrations import SERVICES
 
-ADMIN_TOKEN = "soak-admin-token"
 # What the nemesis does: every one once per round, in a random order.
 FAULTS = (
     "kill order",
@@ -113,6 +115,7 @@ class Ack:
     key: str
     order_id: str
     body: dict[str, Any]
+    customer: str
 
 
 class Cluster:
@@ -121,6 +124,7 @@ class Cluster:
     def __init__(self, config: Config, folder: Path) -> None:
         self.config = config
         self.postgres = LocalPostgres(folder / "pg", free_port())
+        self.provider = Hydra(REPO, folder / "hydra", HydraPorts.free())
         self.env = {
             "IDEMPOTENCY_CLAIM_TTL_SECONDS": str(config.lease),
             "RECOVERY_INTERVAL_SECONDS": str(config.recovery_interval),
@@ -131,7 +135,7 @@ class Cluster:
         if config.services_path:
             self.env["PYTHONPATH"] = config.services_path
         self.services = Services.on_free_ports(
-            self.postgres.url, ADMIN_TOKEN, config.logs or folder / "logs"
+            self.postgres.url, self.provider, config.logs or folder / "logs"
         )
         self.services.env = self.env
         # Pricing is slow on a share of quotes: more orders are mid-saga when a kill lands.
@@ -154,6 +158,7 @@ class Cluster:
 
     def stop(self) -> None:
         self.services.stop()
+        self.provider.stop()
         if self.postgres.is_running():
             self.postgres.stop()
 
@@ -169,12 +174,17 @@ async def _client(
     figures: Figures,
 ) -> None:
     """Place orders one after the other, retrying each with its key until a definite answer."""
-    async with httpx.AsyncClient(base_url=cluster.url("order"), timeout=10) as api:
+    customer = f"soak-{number}"
+    # Signed in once, before the nemesis starts: the provider is not under test.
+    token = await asyncio.to_thread(cluster.provider.customer_token, customer)
+    signed_in = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        base_url=cluster.url("order"), headers=signed_in, timeout=10
+    ) as api:
         while not stop.is_set():
             key = f"soak-{number}-{uuid.uuid4()}"
             chosen = rng.sample(skus, rng.randint(1, 3))
             body = {
-                "customer_id": f"soak-{number}",
                 "items": [{"sku": sku, "quantity": rng.randint(1, 4)} for sku in sorted(chosen)],
             }
             figures.attempted += 1
@@ -192,7 +202,7 @@ async def _client(
                     response, answer = None, type(exc).__name__
                 figures.answers[answer] += 1
                 if response is not None and response.status_code == 201:
-                    acks.append(Ack(key, response.json()["id"], body))
+                    acks.append(Ack(key, response.json()["id"], body, customer))
                     figures.acknowledged += 1
                     break
                 if answer == "409 out-of-stock":
@@ -297,9 +307,9 @@ async def _replays(cluster: Cluster, acks: list[Ack]) -> list[str]:
     broken = []
     async with httpx.AsyncClient(base_url=cluster.url("order"), timeout=10) as api:
         for ack in acks:
-            response = await api.post(
-                "/orders", json=ack.body, headers={"Idempotency-Key": ack.key}
-            )
+            token = cluster.provider.customer_token(ack.customer)  # one sign-in per customer
+            headers = {"Idempotency-Key": ack.key, "Authorization": f"Bearer {token}"}
+            response = await api.post("/orders", json=ack.body, headers=headers)
             if response.status_code != 201 or response.json()["id"] != ack.order_id:
                 broken.append(
                     f"replay of {ack.key} answered {response.status_code} {response.text[:200]}"
@@ -330,6 +340,7 @@ async def _soak(config: Config, folder: Path) -> tuple[Figures, list[str]]:
     figures = Figures(seed=seed)
     cluster = Cluster(config, folder)
     cluster.postgres.start()
+    cluster.provider.start()
     engine = create_async_engine(cluster.postgres.url, pool_pre_ping=True)
     try:
         cluster.shopctl("db", "upgrade")

@@ -8,8 +8,15 @@ import httpx
 
 from devtools.stack.services import Services
 
-ADMIN_TOKEN = "test-admin-token"
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+def admin(services: Services, service: str) -> dict[str, str]:
+    """The Authorization header of the operator's admin token for one service (scope admin)."""
+    return {"Authorization": f"Bearer {services.provider.admin_token(service)}"}
+
+
+def as_customer(services: Services, subject: str) -> dict[str, str]:
+    """The Authorization header of a customer's token for the order API, from the sign-in flow."""
+    return {"Authorization": f"Bearer {services.provider.customer_token(subject)}"}
 
 
 def idempotency_key() -> dict[str, str]:
@@ -20,13 +27,18 @@ def new_product(services: Services, stock: int = 100, price: str = "10.00") -> s
     """A SKU no other test uses, priced and in stock, so tests share the services without
     sharing data; fails the test if pricing or inventory refuses it."""
     sku = f"T-{uuid.uuid4().hex[:12].upper()}"
-    with httpx.Client(headers=ADMIN, timeout=30) as client:
+    with httpx.Client(timeout=30) as client:
         response = client.put(
             f"{services.url('pricing')}/prices/{sku}",
             json={"name": "Test product", "unit_price": price, "currency": "EUR"},
+            headers=admin(services, "pricing"),
         )
         assert response.status_code == 200, response.text
-        response = client.put(f"{services.url('inventory')}/stock/{sku}", json={"available": stock})
+        response = client.put(
+            f"{services.url('inventory')}/stock/{sku}",
+            json={"available": stock},
+            headers=admin(services, "inventory"),
+        )
         assert response.status_code == 200, response.text
     return sku
 
@@ -37,12 +49,10 @@ def place_order(
     customer: str = "tracer",
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
+    """POST /orders as `customer` (signed in at the provider), with a new Idempotency-Key."""
     with httpx.Client(base_url=services.order_url, timeout=30) as client:
-        return client.post(
-            "/orders",
-            json={"customer_id": customer, "items": items},
-            headers={**idempotency_key(), **(headers or {})},
-        )
+        headers = {**idempotency_key(), **as_customer(services, customer), **(headers or {})}
+        return client.post("/orders", json={"items": items}, headers=headers)
 
 
 def seed_database(url: str) -> None:

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.stack.hydra import Hydra
 from devtools.stack.postgres import LocalPostgres
 from devtools.stack.services import Services
 from devtools.stack.telemetry import Telemetry
-from tests.support.shop import ADMIN_TOKEN, seed_database
+from tests.support.shop import seed_database
 from tests.support.telemetry import PSEUDONYM_KEY
 
 TELEMETRY_ENV = {
@@ -22,10 +23,12 @@ TELEMETRY_ENV = {
 
 
 @pytest.fixture(scope="session")
-def traced(backends: Telemetry, postgres: LocalPostgres, logs_dir: Path) -> Iterator[Services]:
+def traced(
+    backends: Telemetry, postgres: LocalPostgres, oidc_provider: Hydra, logs_dir: Path
+) -> Iterator[Services]:
     database_url = postgres.create_database("shop_telemetry")
     seed_database(database_url)
-    services = Services.on_free_ports(database_url, ADMIN_TOKEN, logs_dir / "telemetry")
+    services = Services.on_free_ports(database_url, oidc_provider, logs_dir / "telemetry")
     services.env = {**backends.service_env(), **TELEMETRY_ENV}
     services.start_all()
     yield services
@@ -38,7 +41,7 @@ def traced(backends: Telemetry, postgres: LocalPostgres, logs_dir: Path) -> Iter
 def gateway_trusted(traced: Services, logs_dir: Path) -> Iterator[Services]:
     """A second order service on the traced stack's inventory, pricing and database, set up as
     behind a trusted gateway: it continues its callers' trace context."""
-    services = Services.on_free_ports(traced.database_url, ADMIN_TOKEN, logs_dir / "gateway")
+    services = Services.on_free_ports(traced.database_url, traced.provider, logs_dir / "gateway")
     services.ports = {**traced.ports, "order": services.ports["order"]}
     services.env = dict(traced.env)
     services.service_env = {"order": {"TRUST_INCOMING_TRACE_CONTEXT": "true"}}

@@ -20,7 +20,7 @@ from devtools.stack.services import Services
 from devtools.stack.telemetry import Telemetry
 from devtools.traces import analyze, parse_trace, report_json
 from devtools.traces.jaeger import fetch_traces
-from tests.support.shop import ADMIN, new_product, place_order
+from tests.support.shop import admin, as_customer, new_product, place_order
 from tests.support.telemetry import settled_traces
 
 Switch = Callable[..., None]
@@ -32,13 +32,16 @@ def switch(traced: Services) -> Iterator[Switch]:
 
     def on(service: str, name: str, **parameters: object) -> None:
         url = f"{traced.url(service)}/admin/scenarios/{name}"
-        response = httpx.put(url, json={"enabled": True, **parameters}, headers=ADMIN)
+        response = httpx.put(
+            url, json={"enabled": True, **parameters}, headers=admin(traced, service)
+        )
         assert response.status_code == 200, response.text
         switched.append((service, name))
 
     yield on
     for service, name in switched:
-        httpx.put(f"{traced.url(service)}/admin/scenarios/{name}", json={}, headers=ADMIN)
+        url = f"{traced.url(service)}/admin/scenarios/{name}"
+        httpx.put(url, json={}, headers=admin(traced, service))
 
 
 def analysis(telemetry: Telemetry, started: datetime, requests: int) -> dict[str, Any]:
@@ -68,8 +71,9 @@ def test_with_every_scenario_off_there_is_no_finding(traced: Services, backends:
     placed = [place_order(traced, [{"sku": new_product(traced), "quantity": 2}]) for _ in range(3)]
     with httpx.Client(base_url=traced.url("order"), timeout=30) as client:
         for response in placed:
-            assert client.get(f"/orders/{response.json()['id']}").status_code == 200
-        assert client.get("/orders", params={"customer_id": customer}).status_code == 200
+            url = f"/orders/{response.json()['id']}"
+            assert client.get(url, headers=as_customer(traced, "tracer")).status_code == 200
+        assert client.get("/orders", headers=as_customer(traced, customer)).status_code == 200
 
     findings = analysis(backends, started, requests=3 + 3 + 1)["findings"]
 
@@ -87,9 +91,10 @@ def test_n_plus_one_names_the_repeated_statement_and_its_count(
     customer = orders_of_one_customer(traced, 8)
     switch("order", "n-plus-one")
     started = datetime.now(UTC)
-    with httpx.Client(base_url=traced.url("order"), timeout=30) as client:
+    headers = as_customer(traced, customer)
+    with httpx.Client(base_url=traced.url("order"), headers=headers, timeout=30) as client:
         for _ in range(3):
-            response = client.get("/orders", params={"customer_id": customer, "limit": 8})
+            response = client.get("/orders", params={"limit": 8})
             assert len(response.json()["items"]) == 8
 
     [finding] = analysis(backends, started, requests=3)["findings"]["n_plus_one"]
@@ -126,7 +131,8 @@ def test_sequential_fanout_names_the_two_calls(
     placed = [place_order(traced, [{"sku": new_product(traced), "quantity": 1}]) for _ in range(3)]
     switch("order", "sequential-fanout")
     started = datetime.now(UTC)
-    with httpx.Client(base_url=traced.url("order"), timeout=30) as client:
+    tracer = as_customer(traced, "tracer")
+    with httpx.Client(base_url=traced.url("order"), headers=tracer, timeout=30) as client:
         for response in placed:
             assert client.get(f"/orders/{response.json()['id']}").status_code == 200
 

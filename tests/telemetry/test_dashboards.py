@@ -13,7 +13,7 @@ from devtools.stack.processes import wait_for
 from devtools.stack.services import Services
 from devtools.stack.telemetry import Telemetry
 from devtools.stack.versions import REPO
-from tests.support.shop import idempotency_key, new_product, place_order
+from tests.support.shop import as_customer, idempotency_key, new_product, place_order
 from tests.support.telemetry import promql
 
 DASHBOARDS = sorted((REPO / "observability" / "grafana" / "dashboards").glob("*.json"))
@@ -37,13 +37,12 @@ def traffic(traced: Services) -> None:
     sku = new_product(traced)
     placed = [place_order(traced, [{"sku": sku, "quantity": 1}]).json()["id"] for _ in range(5)]
     assert place_order(traced, [{"sku": "NO-SUCH-SKU", "quantity": 1}]).status_code == 422
-    with httpx.Client(base_url=traced.url("order"), timeout=30) as client:
+    tracer = as_customer(traced, "tracer")
+    with httpx.Client(base_url=traced.url("order"), headers=tracer, timeout=30) as client:
         for order_id in placed:
             assert client.get(f"/orders/{order_id}").status_code == 200
-        assert client.get("/orders", params={"customer_id": "tracer"}).status_code == 200
-        response = client.post(
-            "/orders", json={"customer_id": "tracer", "items": []}, headers=idempotency_key()
-        )
+        assert client.get("/orders").status_code == 200
+        response = client.post("/orders", json={"items": []}, headers=idempotency_key())
         assert response.status_code == 422
 
 

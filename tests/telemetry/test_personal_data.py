@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from devtools.stack.processes import wait_for
 from devtools.stack.services import Services
 from devtools.stack.telemetry import Telemetry
-from tests.support.shop import new_product, place_order
+from tests.support.shop import as_customer, new_product, place_order
 from tests.support.telemetry import customer_tag, jaeger, settled_traces
 
 FORBIDDEN = {
@@ -63,7 +63,11 @@ def test_a_customer_id_is_nowhere_in_clear(
     response = place_order(traced, [{"sku": new_product(traced), "quantity": 1}], customer)
     assert response.status_code == 201, response.text
     since = str(int(time.time() * 1_000_000))
-    listed = httpx.get(f"{traced.order_url}/orders?customer_id={customer}&limit=5", timeout=30)
+    listed = httpx.get(
+        f"{traced.order_url}/orders?customer_id={customer}&limit=5",
+        headers=as_customer(traced, customer),
+        timeout=30,
+    )
     assert listed.status_code == 200, listed.text
 
     # The order's trace is found by the customer's pseudonym, and the listing's by its route.

@@ -15,6 +15,8 @@ def test_smoke_suite_passes_against_a_real_stack(traced: Services, backends: Tel
         "SHOP_BASE_URL": traced.url("order"),
         "JAEGER_URL": backends.jaeger_url,
         "PROMETHEUS_URL": backends.prometheus_url,
+        "OIDC_ISSUER": traced.provider.issuer,
+        "HYDRA_ADMIN_URL": traced.provider.admin_url,
     }
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "tests/smoke", "-q", "-p", "no:cacheprovider"],

@@ -10,7 +10,7 @@ import pytest
 from devtools.stack.processes import wait_for
 from devtools.stack.services import Services
 from devtools.stack.telemetry import Telemetry
-from tests.support.shop import ADMIN, new_product, place_order
+from tests.support.shop import admin, new_product, place_order
 from tests.support.telemetry import customer_tag
 
 PERCENTAGE = 20
@@ -33,7 +33,7 @@ def scenario(stack: Services, service: str, name: str, enabled: bool, **paramete
     response = httpx.put(
         f"{stack.url(service)}/admin/scenarios/{name}",
         json={"enabled": enabled, **parameters},
-        headers=ADMIN,
+        headers=admin(stack, service),
     )
     assert response.status_code == 200
 

@@ -17,7 +17,7 @@ from devtools.stack.telemetry import Telemetry
 from devtools.stack.versions import REPO
 from devtools.traces import htmlreport
 from tests.support.browser import screenshot
-from tests.support.shop import ADMIN, new_product, place_order
+from tests.support.shop import admin, new_product, place_order
 from tests.support.telemetry import customer_tag, jaeger, settled_traces
 
 ARTIFACTS = REPO / ".run" / "artifacts"
@@ -49,11 +49,12 @@ def test_the_page_draws_the_slow_and_the_failed_waterfalls(
     for _ in range(3):
         assert place_order(traced, [{"sku": sku, "quantity": 1}], customer).status_code == 201
     inventory_errors = f"{traced.url('inventory')}/admin/scenarios/errors"
-    httpx.put(inventory_errors, json={"enabled": True, "fraction": 1.0}, headers=ADMIN)
+    as_admin = admin(traced, "inventory")
+    httpx.put(inventory_errors, json={"enabled": True, "fraction": 1.0}, headers=as_admin)
     try:
         assert place_order(traced, [{"sku": sku, "quantity": 1}], customer).status_code == 503
     finally:
-        httpx.put(inventory_errors, json={"enabled": False}, headers=ADMIN)
+        httpx.put(inventory_errors, json={"enabled": False}, headers=as_admin)
     tags = customer_tag(customer)
     settled_traces(
         "the customer's 4 traces",

@@ -17,7 +17,7 @@ import pytest
 from devtools.stack.processes import wait_for
 from devtools.stack.services import Services
 from devtools.stack.telemetry import Telemetry
-from tests.support.shop import ADMIN_TOKEN, idempotency_key, new_product, place_order
+from tests.support.shop import admin, as_customer, idempotency_key, new_product, place_order
 from tests.support.telemetry import SERVICES, customer_tag, jaeger, promql
 
 
@@ -162,9 +162,9 @@ def test_resource_and_business_attributes(traced: Services, backends: Telemetry)
         assert resource["deployment.environment.name"] == "test"
         assert resource["service.instance.id"]
         assert resource["service.version"]
-    # Nothing secret travels in spans: not the admin token, not an Authorization header.
+    # Nothing secret travels in spans: no access token, no Authorization header.
     everything = json.dumps(trace.data)
-    assert ADMIN_TOKEN not in everything
+    assert admin(traced, "pricing")["Authorization"].split()[1] not in everything
     assert "authorization" not in everything.lower()
 
 
@@ -272,12 +272,13 @@ def test_collector_down_does_not_slow_requests(traced: Services, backends: Telem
 
     def median_latency(n: int = 30) -> float:
         durations = []
-        with httpx.Client(base_url=traced.url("order"), timeout=30) as client:
+        tracer = as_customer(traced, "tracer")
+        with httpx.Client(base_url=traced.url("order"), headers=tracer, timeout=30) as client:
             for _ in range(n):
                 started = time.perf_counter()
                 response = client.post(
                     "/orders",
-                    json={"customer_id": "tracer", "items": [{"sku": sku, "quantity": 1}]},
+                    json={"items": [{"sku": sku, "quantity": 1}]},
                     headers=idempotency_key(),
                 )
                 durations.append(time.perf_counter() - started)

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from order.models import MONEY
-from order.schemas import MAX_UNITS_PER_ORDER, OrderRequest
+from order.schemas import MAX_UNITS_PER_ORDER, NewOrder, OrderRequest
 from pricing.contract import MAX_UNIT_PRICE, PriceUpdate
 
 
@@ -38,3 +38,15 @@ def test_an_order_takes_up_to_its_units_cap_over_all_lines() -> None:
         [error] = refused.value.errors()
         assert error["loc"] == ("items",)
         assert "at most 100" in error["msg"]
+
+
+def test_the_body_of_post_orders_has_the_same_cap() -> None:
+    # The route builds the OrderRequest from the body and the token's subject without
+    # validating it again: the cap must hold on the body itself.
+    body = {"items": lines(MAX_UNITS_PER_ORDER)["items"]}
+    NewOrder.model_validate(body)
+    with pytest.raises(ValidationError) as refused:
+        NewOrder.model_validate({"items": lines(60, 41)["items"]})
+    [error] = refused.value.errors()
+    assert error["loc"] == ("items",)
+    assert "at most 100" in error["msg"]

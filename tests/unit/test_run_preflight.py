@@ -27,6 +27,7 @@ def test_a_checkout_without_the_tools_is_refused_in_one_line(
     assert result.stderr.splitlines() == [
         "run: not starting: .tools/bin/jaeger, .tools/bin/otelcol-shop, "
         ".tools/bin/prometheus not built (make telemetry-tools); "
+        ".tools/bin/hydra not built (make hydra); "
         f"PostgreSQL {postgres} not fetched (make postgres-server)"
     ]
     assert not (tmp_path / ".run").exists()  # nothing was started, not even PostgreSQL

@@ -186,8 +186,10 @@ async def require_admin(request: Request, caller: CallerDep) -> Caller:
     if scope not in caller.scopes:
         raise forbidden(f"this route needs the {scope} scope", scope)
     if request.method not in ("GET", "HEAD"):
-        # Who changed stock, prices or a fault scenario: a client id, not a person's.
-        trace.get_current_span().set_attribute("enduser.id", caller.subject)
+        # Who changed stock, prices or a fault scenario: the admin is a client (client
+        # credentials), not a person. Not as `enduser.id`: the Collector deletes `enduser.*`,
+        # personal data when the caller is a person (README, Telemetry).
+        trace.get_current_span().set_attribute("shop.admin.client_id", caller.subject)
         log.info(
             "admin write by %s: %s %s",
             caller.subject,

@@ -139,10 +139,16 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=300.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--patience", type=float, default=10.0, help="client timeout, seconds")
+    parser.add_argument("--token", help="an access token: `python -m devtools token <customer>`")
     args = parser.parse_args()
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     answers = asyncio.run(
         open_loop(
-            args.port, args.rate, args.seconds, lambda _: Request("GET", args.path), args.patience
+            args.port,
+            args.rate,
+            args.seconds,
+            lambda _: Request("GET", args.path, headers),
+            args.patience,
         )
     )
     for outcome, count in sorted(Counter(a.outcome for a in answers).items()):

@@ -253,7 +253,7 @@ async def test_the_largest_order_pricing_can_price_is_stored(
 ) -> None:
     # The dearest price pricing takes, at the most units an order takes (README, "The API").
     sku = new_product(services, stock=150, price="9999999999.99")
-    body = {"customer_id": "whale", "items": [{"sku": sku, "quantity": 100}]}
+    body = {"items": [{"sku": sku, "quantity": 100}]}
 
     response = await order_api.post("/orders", json=body, headers=idempotency_key())
 
@@ -268,10 +268,7 @@ async def test_an_order_over_the_units_cap_is_refused_before_anything_is_held(
     order_api: httpx.AsyncClient, services: Services, inventory_api: httpx.AsyncClient
 ) -> None:
     skus = [new_product(services, stock=1_000) for _ in range(2)]
-    body = {
-        "customer_id": "drainer",
-        "items": [{"sku": skus[0], "quantity": 60}, {"sku": skus[1], "quantity": 41}],
-    }
+    body = {"items": [{"sku": skus[0], "quantity": 60}, {"sku": skus[1], "quantity": 41}]}
 
     response = await order_api.post("/orders", json=body, headers=idempotency_key())
 

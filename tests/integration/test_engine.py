@@ -9,7 +9,11 @@ from shopkit.settings import ServiceSettings
 
 
 async def test_an_error_shows_the_statement_but_not_its_values(database_url: str) -> None:
-    engine = create_engine(ServiceSettings(database_url=database_url), application_name="test")
+    # No token is verified here: an issuer and an audience only because the settings need them.
+    settings = ServiceSettings(
+        database_url=database_url, oidc_issuer="http://127.0.0.1:9", oidc_audience="test"
+    )
+    engine = create_engine(settings, application_name="test")
     try:
         async with engine.connect() as connection:
             with pytest.raises(DBAPIError) as failure:

@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -13,6 +14,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+from devtools.stack.hydra import ADMIN_CLIENT
 from devtools.stack.processes import wait_for
 from devtools.stack.services import Services
 from devtools.stack.telemetry import Telemetry
@@ -97,3 +99,24 @@ def test_a_customer_id_is_nowhere_in_clear(
     assert len(logs) == 3
     for log in logs:
         assert customer not in log.read_text(), log
+
+
+def test_an_admin_write_is_traced_with_its_client_id(traced: Services, backends: Telemetry) -> None:
+    # The admin is a client, not a person: its id is kept where the Collector deletes enduser.*.
+    since = str(int(time.time() * 1_000_000))
+    new_product(traced)
+
+    def written() -> list[dict[str, Any]] | None:
+        found = jaeger(
+            backends,
+            "/api/traces",
+            service="inventory-service",
+            operation="PUT /stock/{sku}",
+            tags=json.dumps({"shop.admin.client_id": ADMIN_CLIENT}),
+            start=since,
+        )["data"]
+        return found or None
+
+    [trace, *_] = wait_for("the admin's stock write in Jaeger", written)
+    keys = {tag["key"] for span in trace["spans"] for tag in span["tags"]}
+    assert not any(key.startswith("enduser.") for key in keys), keys

@@ -348,6 +348,13 @@ def test_an_external_issuer_replaces_the_bundled_hydra() -> None:
         "name": "order-client",
         "key": "order-client-secret",
     }
+    # No client for the helm test at that provider: no helm test, until one is given.
+    assert not [m for m in manifests if m["kind"] == "Pod"]
+    tested = render(*external, "--set", "tests.client.existingSecret=helm-test-client")
+    [pod] = [m for m in tested if m["kind"] == "Pod"]
+    [container] = pod["spec"]["containers"]
+    client_secret = _env_entry(container, "CLIENT_SECRET") or {}
+    assert client_secret["valueFrom"]["secretKeyRef"]["name"] == "helm-test-client"
 
 
 @pytest.mark.parametrize(
@@ -366,3 +373,19 @@ def test_an_install_without_one_clear_issuer_is_refused(values: list[str], messa
     with pytest.raises(subprocess.CalledProcessError) as refused:
         render(*values)
     assert message in refused.value.stderr
+
+
+def test_the_helm_test_orders_with_a_token_of_its_own_client(
+    manifests: list[dict[str, Any]],
+) -> None:
+    [pod] = [m for m in manifests if m["kind"] == "Pod"]
+    [container] = pod["spec"]["containers"]
+    env = {entry["name"]: entry for entry in container["env"]}
+    assert env["OIDC_ISSUER"]["value"] == "http://shop-hydra:4444"
+    assert env["CLIENT_ID"]["value"] == "helm-test"
+    assert env["CLIENT_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "shop-hydra",
+        "key": "test-client-secret",
+    }
+    [job] = _pod(_one(manifests, "Job", "shop-hydra-clients"))["containers"]
+    assert (_env_entry(job, "TEST_CLIENT_ID") or {}).get("value") == "helm-test"

@@ -248,13 +248,18 @@ def test_admission_settings_reach_each_service_with_the_services_own_defaults(
         data = config_map(manifests, f"shop-{name}")
         own = {key for key in data if not key.startswith("OTEL_")}
         assert own <= {field.upper() for field in settings_class.model_fields}, name
-        # The identity settings have no defaults, and the chart does not set them yet
-        # (docs/identity.md, "Not done yet"): given here so the rest can be compared.
-        identity = {"oidc_issuer": "https://issuer.invalid", "oidc_client_secret": "unused"}
-        settings = settings_class.model_validate(
-            {**identity, **{key.lower(): value for key, value in data.items() if key in own}}
+        # What the pod has from Secrets rather than the ConfigMap: the order service's client
+        # secret (test_every_service_accepts_the_tokens_of_one_issuer checks its wiring).
+        secrets = {"OIDC_CLIENT_SECRET": "from-the-secret"} if name == "order" else {}
+        # Read from the environment, as the pod does: JSON values (OIDC_TRUSTED_CALLERS) decoded.
+        with pytest.MonkeyPatch.context() as environment:
+            for key, value in {**secrets, **{key: data[key] for key in own}}.items():
+                environment.setenv(key, value)
+            settings = settings_class()
+        # The issuer has no default: a service never starts without one.
+        defaults = settings_class.model_validate(
+            {key.lower(): value for key, value in {**secrets, "OIDC_ISSUER": "x"}.items()}
         )
-        defaults = settings_class.model_validate(identity)
         for field in (
             "admission_enabled",
             "admission_max_in_flight",
@@ -263,3 +268,124 @@ def test_admission_settings_reach_each_service_with_the_services_own_defaults(
             "request_timeout_seconds",
         ):
             assert getattr(settings, field) == getattr(defaults, field), (name, field)
+
+
+def _one(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    [found] = [m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name]
+    return found
+
+
+def _env_entry(container: dict[str, Any], name: str) -> dict[str, Any] | None:
+    found = [entry for entry in container.get("env", []) if entry["name"] == name]
+    return found[0] if found else None
+
+
+def _components(manifests: list[dict[str, Any]]) -> set[str]:
+    return {m["metadata"]["labels"].get("app.kubernetes.io/component", "") for m in manifests}
+
+
+def test_every_service_accepts_the_tokens_of_one_issuer(
+    manifests: list[dict[str, Any]],
+) -> None:
+    issuer = "http://shop-hydra:4444"
+    configs = {
+        name: config_map(manifests, f"shop-{name}") for name in ("order", "inventory", "pricing")
+    }
+    for name, data in configs.items():
+        # A token for one service is refused by the others: the audience is the service's name.
+        assert (data["OIDC_ISSUER"], data["OIDC_AUDIENCE"]) == (issuer, name)
+        assert "OIDC_JWKS_URL" not in data  # from the discovery document
+    # Inventory and pricing take business calls from the order service's client only.
+    trusted = {name: data.get("OIDC_TRUSTED_CALLERS") for name, data in configs.items()}
+    assert trusted == {
+        "order": None,
+        "inventory": '["order-service"]',
+        "pricing": '["order-service"]',
+    }
+    assert configs["order"]["OIDC_CLIENT_ID"] == "order-service"
+
+    # Hydra writes its URLS_SELF_ISSUER into every token's `iss`: the same URL, byte for byte.
+    [hydra] = _pod(_one(manifests, "Deployment", "shop-hydra"))["containers"]
+    assert _env_entry(hydra, "URLS_SELF_ISSUER") == {"name": "URLS_SELF_ISSUER", "value": issuer}
+
+    # The order service's client secret is the one the Job registers, from the kept Secret.
+    secret = _env_entry(service_container(manifests, "order"), "OIDC_CLIENT_SECRET")
+    assert secret is not None
+    [job] = _pod(_one(manifests, "Job", "shop-hydra-clients"))["containers"]
+    assert secret["valueFrom"] == (_env_entry(job, "ORDER_CLIENT_SECRET") or {}).get("valueFrom")
+    assert secret["valueFrom"]["secretKeyRef"]["name"] == "shop-hydra"
+    kept = _one(manifests, "Secret", "shop-hydra")
+    assert kept["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert all(len(base64.b64decode(value)) >= 32 for value in kept["data"].values())
+    for name in ("inventory", "pricing"):
+        assert _env_entry(service_container(manifests, name), "OIDC_CLIENT_SECRET") is None
+
+    # No shared admin string any more: the admin scope of a token instead.
+    for manifest in manifests:
+        assert "ADMIN_TOKEN" not in json.dumps(manifest), manifest["metadata"]["name"]
+    assert {m["metadata"]["name"] for m in manifests if m["kind"] == "Secret"} >= {"shop-hydra"}
+    assert "shop-admin-token" not in {m["metadata"]["name"] for m in manifests}
+
+
+def test_an_external_issuer_replaces_the_bundled_hydra() -> None:
+    external = (
+        "--set", "hydra.enabled=false",
+        "--set", "auth.issuer=https://login.example.com/realms/shop/",
+        "--set", "auth.jwksUrl=https://login.example.com/keys",
+        "--set", "auth.orderClient.id=shop-orders",
+        "--set", "auth.orderClient.existingSecret=order-client",
+    )  # fmt: skip
+    manifests = render(*external)
+    assert not _components(manifests) & {"hydra", "hydra-clients"}
+    for name in ("order", "inventory", "pricing"):
+        data = config_map(manifests, f"shop-{name}")
+        assert data["OIDC_ISSUER"] == "https://login.example.com/realms/shop"
+        assert data["OIDC_JWKS_URL"] == "https://login.example.com/keys"
+    assert config_map(manifests, "shop-inventory")["OIDC_TRUSTED_CALLERS"] == '["shop-orders"]'
+    secret = _env_entry(service_container(manifests, "order"), "OIDC_CLIENT_SECRET")
+    assert secret is not None
+    assert secret["valueFrom"]["secretKeyRef"] == {
+        "name": "order-client",
+        "key": "order-client-secret",
+    }
+    # No client for the helm test at that provider: no helm test, until one is given.
+    assert not [m for m in manifests if m["kind"] == "Pod"]
+    tested = render(*external, "--set", "tests.client.existingSecret=helm-test-client")
+    [pod] = [m for m in tested if m["kind"] == "Pod"]
+    [container] = pod["spec"]["containers"]
+    client_secret = _env_entry(container, "CLIENT_SECRET") or {}
+    assert client_secret["valueFrom"]["secretKeyRef"]["name"] == "helm-test-client"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["--set", "auth.issuer=https://login.example.com"], "set hydra.enabled=false as well"),
+        (["--set", "hydra.enabled=false"], "no OpenID Connect provider"),
+        (
+            ["--set", "hydra.enabled=false", "--set", "auth.issuer=https://login.example.com"],
+            "auth.orderClient.existingSecret is required with an external issuer",
+        ),
+        (["--set", "auth.issuer=login.example.com"], "at '/auth/issuer'"),
+    ],
+)
+def test_an_install_without_one_clear_issuer_is_refused(values: list[str], message: str) -> None:
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        render(*values)
+    assert message in refused.value.stderr
+
+
+def test_the_helm_test_orders_with_a_token_of_its_own_client(
+    manifests: list[dict[str, Any]],
+) -> None:
+    [pod] = [m for m in manifests if m["kind"] == "Pod"]
+    [container] = pod["spec"]["containers"]
+    env = {entry["name"]: entry for entry in container["env"]}
+    assert env["OIDC_ISSUER"]["value"] == "http://shop-hydra:4444"
+    assert env["CLIENT_ID"]["value"] == "helm-test"
+    assert env["CLIENT_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "shop-hydra",
+        "key": "test-client-secret",
+    }
+    [job] = _pod(_one(manifests, "Job", "shop-hydra-clients"))["containers"]
+    assert (_env_entry(job, "TEST_CLIENT_ID") or {}).get("value") == "helm-test"

@@ -28,12 +28,14 @@ def test_the_chart_runs_the_pinned_images() -> None:
         "collector": chart_image("collector"),
         "jaeger": chart_image("jaeger"),
         "grafana": chart_image("grafana"),
+        "hydra": chart_image("hydra"),
     } == {
         "postgresql": f"postgres:{PINS['POSTGRES_VERSION']}-bookworm",
         "prometheus": f"prom/prometheus:v{PINS['PROMETHEUS_VERSION']}",
         "collector": f"otel/opentelemetry-collector-contrib:{PINS['OTELCOL_VERSION']}",
         "jaeger": f"jaegertracing/jaeger:{PINS['JAEGER_VERSION']}",
         "grafana": f"grafana/grafana:{PINS['GRAFANA_VERSION']}",
+        "hydra": f"oryd/hydra:v{PINS['HYDRA_VERSION']}",
     }
 
 

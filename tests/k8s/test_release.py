@@ -31,11 +31,20 @@ VALUES = pytest.mark.parametrize(
 # generated Secrets and PostgreSQL's volume claim.
 LEFT_BEHIND = {
     ("Secret", "shop-postgres"),
-    ("Secret", "shop-admin-token"),
+    ("Secret", "shop-hydra"),
     ("Secret", "shop-customer-pseudonym-key"),
     ("Secret", "shop-grafana"),
     ("PersistentVolumeClaim", "data-shop-postgres-0"),
 }
+
+
+# The hook Jobs of an install and of an upgrade: the migrations and the bundled Hydra's clients.
+HOOK_JOBS = ["shop-hydra-clients", "shop-migrations"]
+
+
+def named(jobs: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    [job] = [job for job in jobs if job["metadata"]["name"] == name]
+    return job
 
 
 def workloads(manifests: list[dict[str, Any]]) -> set[str]:
@@ -82,9 +91,10 @@ def test_install_test_upgrade_uninstall(
 
     wait_for("as many Running pods as the workloads want", all_running, timeout=60)
     # The migration Job ran after every workload existed (post-install), and seeded.
-    [job] = install.jobs
-    assert job["metadata"]["name"] == "shop-migrations"
-    assert install.workloads_then == [expected]
+    # So did the Job registering the bundled Hydra's clients (Hydra existed: post-install too).
+    assert sorted(job["metadata"]["name"] for job in install.jobs) == HOOK_JOBS
+    assert install.workloads_then == [expected, expected]
+    job = named(install.jobs, "shop-migrations")
     assert containers(job).get("seed", [])[:2] == ["shopctl", "seed"], containers(job)
 
     tested = helm.run("test", RELEASE, "--timeout", "2m")
@@ -94,7 +104,7 @@ def test_install_test_upgrade_uninstall(
     generated = secrets(cluster, namespace)
     assert set(generated) >= {
         "shop-postgres",
-        "shop-admin-token",
+        "shop-hydra",
         "shop-customer-pseudonym-key",
         "shop-grafana",
     }
@@ -102,8 +112,10 @@ def test_install_test_upgrade_uninstall(
         helm.upgrade(*values, "--set", "seed.products=7")
 
     assert helm.status() == "deployed"
-    # The pre-upgrade Job ran with the changed value, and no generated password changed.
-    [job] = upgrade.jobs
+    # The pre-upgrade Job ran with the changed value, the clients were registered again (the
+    # upgrade may have replaced Hydra's pod), and no generated password or client secret changed.
+    assert sorted(job["metadata"]["name"] for job in upgrade.jobs) == HOOK_JOBS
+    job = named(upgrade.jobs, "shop-migrations")
     assert "--products=7" in containers(job).get("seed", []), containers(job)
     assert secrets(cluster, namespace) == generated
 
@@ -133,7 +145,7 @@ def test_a_failed_first_install_is_seeded_by_the_next_upgrade(
         helm.upgrade("--set", "image.tag=rebuilt")
 
     assert helm.status() == "deployed"
-    [job] = upgrade.jobs
+    job = named(upgrade.jobs, "shop-migrations")
     assert containers(job).get("seed", [])[:2] == ["shopctl", "seed"], containers(job)
 
 

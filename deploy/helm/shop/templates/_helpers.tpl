@@ -119,8 +119,46 @@ rendered there, which is never applied. Takes (dict "ctx" $ "secret" name "key" 
 {{- .Values.customerPseudonymKey.existingSecret | default (include "shop.componentName" (dict "ctx" . "component" "customer-pseudonym-key")) }}
 {{- end }}
 
-{{- define "shop.adminTokenSecretName" -}}
-{{- .Values.adminToken.existingSecret | default (include "shop.componentName" (dict "ctx" . "component" "admin-token")) }}
+{{/*
+The OpenID Connect issuer every service accepts tokens of (OIDC_ISSUER): auth.issuer, or the
+bundled Hydra's public URL. The token's `iss` must equal it byte for byte, and Hydra puts its
+own URLS_SELF_ISSUER there: both are rendered from this one definition.
+*/}}
+{{- define "shop.oidcIssuer" -}}
+{{- if and .Values.auth.issuer .Values.hydra.enabled }}
+{{- fail "auth.issuer names an external provider: set hydra.enabled=false as well" }}
+{{- else if .Values.auth.issuer }}
+{{- .Values.auth.issuer | trimSuffix "/" }}
+{{- else if .Values.hydra.enabled }}
+{{- printf "http://%s:4444" (include "shop.componentName" (dict "ctx" . "component" "hydra")) }}
+{{- else }}
+{{- fail "no OpenID Connect provider: set auth.issuer, or hydra.enabled=true for the bundled one" }}
+{{- end }}
+{{- end }}
+
+{{/* The bundled Hydra's generated secrets: its system secret and its clients' secrets. */}}
+{{- define "shop.hydraSecretName" -}}
+{{- include "shop.componentName" (dict "ctx" . "component" "hydra") }}
+{{- end }}
+
+{{/* The Secret with the order service's client secret (key `order-client-secret`). */}}
+{{- define "shop.orderClientSecretName" -}}
+{{- if .Values.auth.orderClient.existingSecret }}
+{{- .Values.auth.orderClient.existingSecret }}
+{{- else if .Values.hydra.enabled }}
+{{- include "shop.hydraSecretName" . }}
+{{- else }}
+{{- fail "auth.orderClient.existingSecret is required with an external issuer (the order service's client secret there)" }}
+{{- end }}
+{{- end }}
+
+{{/* The services the order service calls: they take business calls from its client only. */}}
+{{- define "shop.calledServices" -}}
+{{- $called := list }}
+{{- range .Values.services }}
+{{- $called = concat $called (.upstreams | default list) }}
+{{- end }}
+{{- $called | uniq | toJson }}
 {{- end }}
 
 {{/* Where the services send OTLP gRPC. */}}
@@ -163,6 +201,20 @@ OTEL_METRIC_EXPORT_INTERVAL: {{ $ctx.Values.otel.metricExportIntervalMs | quote 
 {{- /* OTEL_SEMCONV_STABILITY_OPT_IN is left to the services' own default (shopkit/telemetry.py);
 serviceDefaults.env overrides it like any variable. */}}
 TRUST_INCOMING_TRACE_CONTEXT: {{ .service.trustIncomingTraceContext | default false | quote }}
+{{- /* Identity (services/shopkit/identity.py): the issuer, and the audience a token must name,
+which is the service's own name (the bundled Hydra's clients ask for exactly these). */}}
+OIDC_ISSUER: {{ include "shop.oidcIssuer" $ctx | quote }}
+OIDC_AUDIENCE: {{ .name | quote }}
+{{- with $ctx.Values.auth.jwksUrl }}
+OIDC_JWKS_URL: {{ . | quote }}
+{{- end }}
+OIDC_ADMIN_SCOPE: {{ $ctx.Values.auth.adminScope | quote }}
+{{- if has .name (include "shop.calledServices" $ctx | fromJsonArray) }}
+OIDC_TRUSTED_CALLERS: {{ list $ctx.Values.auth.orderClient.id | toJson | quote }}
+{{- end }}
+{{- if .service.upstreams }}
+OIDC_CLIENT_ID: {{ $ctx.Values.auth.orderClient.id | quote }}
+{{- end }}
 {{- range .service.upstreams }}
 {{ printf "%s_URL" (upper .) }}: {{ printf "http://%s:%v" (include "shop.componentName" (dict "ctx" $ctx "component" .)) $ctx.Values.serviceDefaults.port | quote }}
 {{- end }}
@@ -193,4 +245,18 @@ references expand the env entries declared before it), then otel.resourceAttribu
 {{- $schemas = append $schemas .schema }}
 {{- end }}
 {{- join " " $schemas }}
+{{- end }}
+
+{{/* The bundled Hydra's store: SQLite on the pod's emptyDir (values.yaml, hydra, says why). */}}
+{{- define "shop.hydraDsn" -}}
+sqlite:///var/lib/hydra/db.sqlite?_fk=true
+{{- end }}
+
+{{/* The Secret with the helm test client's secret (key `test-client-secret`), if any. */}}
+{{- define "shop.testClientSecretName" -}}
+{{- if .Values.tests.client.existingSecret }}
+{{- .Values.tests.client.existingSecret }}
+{{- else if .Values.hydra.enabled }}
+{{- include "shop.hydraSecretName" . }}
+{{- end }}
 {{- end }}

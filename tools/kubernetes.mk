@@ -199,7 +199,7 @@ actionlint: $(ACTIONLINT) $(K8S_PY_READY)
 	$(ACTIONLINT) -no-color -shellcheck=$(SHELLCHECK)
 
 shellcheck: $(K8S_PY_READY)
-	$(SHELLCHECK) $(CHART)/files/postgres/*.sh
+	$(SHELLCHECK) $(CHART)/files/*/*.sh
 
 k8s-validate: helm-lint chart-conform chart-score skaffold-validate hadolint shellcheck actionlint ## Lint and validate the chart, skaffold.yaml, the Dockerfile and the workflows
 

@@ -25,7 +25,7 @@ import httpx
 import yaml
 
 from devtools.stack import processes
-from devtools.stack.processes import HOST, free_port
+from devtools.stack.processes import HOST, free_ports
 
 BINARY = "hydra"
 
@@ -54,7 +54,7 @@ class Ports:
 
     @classmethod
     def free(cls) -> Self:
-        return cls(free_port(), free_port())
+        return cls(*free_ports(2))
 
 
 @dataclass(frozen=True)

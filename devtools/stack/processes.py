@@ -5,6 +5,7 @@ and the benchmark: PostgreSQL aside (pg_ctl starts and waits for it), everything
 `start`, awaited by `wait_healthy` and stopped by `stop`.
 """
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -23,10 +24,20 @@ T = TypeVar("T")
 
 def free_port() -> int:
     """A port the kernel has just handed out on loopback, so nothing else holds it."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` different ports the kernel has just handed out on loopback. All are held until
+    the last is taken: one at a time, the kernel may hand out a port it gave a moment ago and
+    that no process listens on yet (two listeners of one stack then collided)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            s = held.enter_context(socket.socket())
+            s.bind((HOST, 0))
+            ports.append(s.getsockname()[1])
+        return ports
 
 
 def port_taken(port: int) -> bool:

@@ -56,7 +56,7 @@ class Services:
     @classmethod
     def on_free_ports(cls, database_url: str, provider: Hydra, logs: Path) -> Self:
         """On ports nothing else holds, so the tests and the benchmark run beside `make run`."""
-        ports = {name: processes.free_port() for name in SERVICES}
+        ports = dict(zip(SERVICES, processes.free_ports(len(SERVICES)), strict=True))
         return cls(database_url, provider, logs, ports)
 
     def url(self, name: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Self
 import yaml
 
 from devtools.stack import processes
-from devtools.stack.processes import HOST, free_port, port_taken
+from devtools.stack.processes import HOST, free_ports, port_taken
 
 BINARIES = {"jaeger": "jaeger", "collector": "otelcol-shop", "prometheus": "prometheus"}
 
@@ -42,9 +42,7 @@ class Ports:
     @classmethod
     def free(cls) -> Self:
         """Ports the kernel has just handed out, so nothing else on the machine holds them."""
-        ports = {f.name: free_port() for f in fields(cls)}
-        assert len(set(ports.values())) == len(ports), ports
-        return cls(**ports)
+        return cls(*free_ports(len(fields(cls))))
 
     def busy(self) -> list[str]:
         """The listeners whose port something already answers on."""

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from devtools.stack import processes
-from devtools.stack.processes import HOST, free_port
+from devtools.stack.processes import HOST, free_ports
 from devtools.stack.versions import REPO
 from tests.deploy.test_chart import _one, render
 
@@ -63,7 +63,7 @@ def hydra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BundledHydra]:
     [job] = _one(manifests, "Job", "shop-hydra-clients")["spec"]["template"]["spec"]["containers"]
 
     workdir = tmp_path_factory.mktemp("hydra")
-    public, admin = free_port(), free_port()
+    public, admin = free_ports(2)
     issuer, admin_url = f"http://{HOST}:{public}", f"http://{HOST}:{admin}"
     # The pod's emptyDir and Service address, moved to this machine's loopback.
     loopback = {

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import httpx
 
 from devtools.stack import processes
-from devtools.stack.processes import free_port, wait_for
+from devtools.stack.processes import free_port, free_ports, wait_for
 from devtools.stack.versions import REPO
 
 TOOLS_BIN = REPO / ".tools" / "bin"
@@ -85,7 +85,7 @@ class ControlPlane:
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{log}")
 
     def start(self) -> None:
-        etcd_client, etcd_peer = free_port(), free_port()
+        etcd_client, etcd_peer = free_ports(2)
         etcd = self._start(
             "etcd",
             f"--data-dir={self.folder / 'etcd'}",

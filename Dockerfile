@@ -1,10 +1,12 @@
-# syntax=docker/dockerfile:1
-#
 # One image for all three services. They are one Python project (one pyproject.toml, one set of
 # dependencies, the shared `shopkit` package), so one build serves them all: skaffold builds a
 # single artifact and the Helm chart runs it three times with a different command per Deployment,
 # e.g. `uvicorn order.main:create_app --factory --host 0.0.0.0 --port 8000`. The migration Job runs
 # `shopctl` from the same image, so schema and code always come from the same build.
+#
+# No `# syntax=` line: it makes BuildKit fetch its Dockerfile frontend from Docker Hub before
+# building anything, which fails wherever no registry is reachable (make kind-e2e), and nothing
+# here needs more than the frontend built into the engine.
 
 # Both stages must use the same interpreter: the venv built below links to /usr/local/bin/python.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm

@@ -47,6 +47,14 @@ test: lint telemetry-tools hydra postgres-server k8s-tools k8s-e2e-tools ## Ever
 k8s-e2e: install k8s-e2e-tools ## Only the chart on a real API server: admission, hooks, upgrade, uninstall, NetworkPolicies
 	pytest tests/k8s -p no:cacheprovider
 
+# The chart on a real kind cluster, on this machine, without a registry (tests/kind/run; README,
+# "Run on kind"). Root: it starts a Docker engine in a network namespace of its own.
+.PHONY: kind-e2e
+kind-e2e: install kind-tools telemetry-tools hydra postgres-server ## The used-by path for real: images, kind, skaffold run and verify, helm test, port-forwards, teardown
+	NODE_KUBERNETES_VERSION=$(KUBE_CONTROL_PLANE_VERSION) KIND_VERSION=$(KIND_VERSION) \
+	  LOCAL_PATH_PROVISIONER_VERSION=$(LOCAL_PATH_PROVISIONER_VERSION) \
+	  KUBE_NETWORK_POLICIES_VERSION=$(KUBE_NETWORK_POLICIES_VERSION) tests/kind/run
+
 # The local stack by default; a port-forwarded cluster by setting the URLs (see README).
 SHOP_BASE_URL  ?= http://127.0.0.1:8000
 JAEGER_URL     ?= http://127.0.0.1:16686

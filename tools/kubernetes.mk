@@ -198,8 +198,10 @@ hadolint: $(K8S_PY_READY)
 actionlint: $(ACTIONLINT) $(K8S_PY_READY)
 	$(ACTIONLINT) -no-color -shellcheck=$(SHELLCHECK)
 
+# The chart's scripts, and those of `make kind-e2e` (tools/kind, tests/kind).
 shellcheck: $(K8S_PY_READY)
-	$(SHELLCHECK) $(CHART)/files/*/*.sh
+	$(SHELLCHECK) $(CHART)/files/*/*.sh tools/kind/docker-engine tools/kind/images tools/kind/docker \
+	  tools/kind/postgres/docker-entrypoint.sh tests/kind/run
 
 k8s-validate: helm-lint chart-conform chart-score skaffold-validate hadolint shellcheck actionlint ## Lint and validate the chart, skaffold.yaml, the Dockerfile and the workflows
 

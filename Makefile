@@ -53,7 +53,7 @@ k8s-e2e: install k8s-e2e-tools ## Only the chart on a real API server: admission
 kind-e2e: install kind-tools telemetry-tools hydra postgres-server ## The used-by path for real: images, kind, skaffold run and verify, helm test, port-forwards, teardown
 	NODE_KUBERNETES_VERSION=$(KUBE_CONTROL_PLANE_VERSION) KIND_VERSION=$(KIND_VERSION) \
 	  LOCAL_PATH_PROVISIONER_VERSION=$(LOCAL_PATH_PROVISIONER_VERSION) \
-	  KUBE_NETWORK_POLICIES_VERSION=$(KUBE_NETWORK_POLICIES_VERSION) tests/kind/run
+	  KUBE_ROUTER_VERSION=$(KUBE_ROUTER_VERSION) tests/kind/run
 
 # The local stack by default; a port-forwarded cluster by setting the URLs (see README).
 SHOP_BASE_URL  ?= http://127.0.0.1:8000

@@ -205,8 +205,11 @@ shellcheck: $(K8S_PY_READY)
 
 k8s-validate: helm-lint chart-conform chart-score skaffold-validate hadolint shellcheck actionlint ## Lint and validate the chart, skaffold.yaml, the Dockerfile and the workflows
 
+# kind runs no NetworkPolicy engine once its default CNI is off (deploy/kind/cluster.yaml says why):
+# kube-router's firewall is applied right after.
 kind-cluster: $(KIND) ## Create the kind cluster (deploy/kind/cluster.yaml) unless it exists
 	@$(KIND) get clusters | grep -qx $(KIND_CLUSTER) || $(KIND) create cluster --name $(KIND_CLUSTER) --config $(KIND_CONFIG)
+	kubectl --context kind-$(KIND_CLUSTER) apply -f deploy/kind/network-policies.yaml
 
 # skaffold builds with the local Docker engine and, seeing the kind-shop context, loads the images
 # into the cluster instead of pushing them; it calls the pinned helm through make's PATH.

@@ -2,8 +2,8 @@
 # registry is reachable (`make kind-e2e`, README "Run on kind"): the pieces of kind's own base
 # image (images/base/Dockerfile of the kind module: containerd, runc, crictl, the CNI plugins), the
 # node's Kubernetes binaries and the images kubeadm and kind expect (etcd, CoreDNS, pause,
-# local-path-provisioner), plus kube-network-policies, which enforces NetworkPolicies in place of
-# kindnet (the proxy refuses kindnet). tools/kind-images assembles the images from these.
+# local-path-provisioner), plus kube-router, which enforces NetworkPolicies in place of kindnet
+# (the proxy refuses kindnet). tools/kind/images assembles the images from these.
 #
 # Versions: the ones kind v0.33.0 pins (its base Dockerfile and node image), and the Kubernetes
 # release `make k8s-e2e` already builds (KUBE_CONTROL_PLANE_VERSION, tools/kubernetes.mk).
@@ -16,7 +16,11 @@ CNI_PLUGINS_VERSION           := v1.9.1
 COREDNS_VERSION               := v1.14.6
 NODE_ETCD_VERSION             := v3.7.0
 LOCAL_PATH_PROVISIONER_VERSION := v0.0.30
-KUBE_NETWORK_POLICIES_VERSION := v0.8.0
+# Not kube-network-policies (what kindnet embeds): it queues packets with nftables' `queue`, which
+# the kernel of the machines `make kind-e2e` runs on lacks (CONFIG_NFT_QUEUE unset: "netlink
+# receive: no such file or directory", and every flow stays open). kube-router's firewall uses
+# iptables and ipset. v2.1.0 is the newest the Go module proxy serves.
+KUBE_ROUTER_VERSION           := v2.1.0
 
 # Node-side binaries: copied into images, never run on this machine (but kubectl, linked into
 # .tools/bin for the clients).
@@ -26,7 +30,7 @@ CONTAINERD_BINARIES := $(addprefix $(NODE_BIN)/,containerd containerd-shim-runc-
 CNI_PLUGINS := host-local loopback ptp portmap
 KIND_NODE_BINARIES := $(KUBE_NODE_BINARIES) $(CONTAINERD_BINARIES) $(NODE_BIN)/runc $(NODE_BIN)/crictl \
   $(addprefix $(NODE_BIN)/cni/,$(CNI_PLUGINS)) $(NODE_BIN)/etcd $(NODE_BIN)/coredns $(NODE_BIN)/local-path-provisioner \
-  $(NODE_BIN)/kube-network-policies $(NODE_BIN)/pause
+  $(NODE_BIN)/kube-router $(NODE_BIN)/pause
 KUBECTL := $(TOOLS_BIN)/kubectl
 
 # Static Go binaries: the images they go into have no Go runtime dependencies to satisfy.
@@ -87,10 +91,9 @@ $(NODE_BIN)/coredns: $(STAMPS)/coredns-$(COREDNS_VERSION)
 $(NODE_BIN)/local-path-provisioner: $(STAMPS)/local-path-provisioner-$(LOCAL_PATH_PROVISIONER_VERSION)
 	GOBIN=$(NODE_BIN) $(NODE_GO) install -ldflags '-s -w' github.com/rancher/local-path-provisioner@$(LOCAL_PATH_PROVISIONER_VERSION)
 
-# Its main package is ./cmd, which `go install` would name "cmd".
-$(NODE_BIN)/kube-network-policies: $(STAMPS)/kube-network-policies-$(KUBE_NETWORK_POLICIES_VERSION)
-	cd "$(call go_module_dir,sigs.k8s.io/kube-network-policies@$(KUBE_NETWORK_POLICIES_VERSION))" && \
-	  $(NODE_GO) build -ldflags '-s -w' -o $@ ./cmd
+$(NODE_BIN)/kube-router: $(STAMPS)/kube-router-$(KUBE_ROUTER_VERSION)
+	@tools/step $(TOOLS_DIR)/logs/kube-router.log "building kube-router $(KUBE_ROUTER_VERSION)" "about 2 min, 2 cores" -- \
+	  env GOBIN=$(NODE_BIN) $(NODE_GO) install -ldflags '-s -w' github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$(KUBE_ROUTER_VERSION)
 
 # The pause image's one program, from the Kubernetes source (build/pause/linux/pause.c), static.
 $(NODE_BIN)/pause: $(STAMPS)/kubernetes-$(KUBE_CONTROL_PLANE_VERSION)

@@ -1,7 +1,8 @@
 """OpenTelemetry for a service, in one call: traces, metrics and trace-aware JSON logs.
 
 Configuration comes from the standard OTEL_* variables (endpoint, sampler and its ratio,
-resource attributes, batch sizes, OTEL_SDK_DISABLED), so operators change it without code.
+resource attributes, batch sizes, the exporters, OTEL_SDK_DISABLED), so operators change it
+without code.
 Providers are created inside the worker process (the app factory), never before uvicorn
 forks, or the export threads would be lost.
 """
@@ -17,8 +18,14 @@ from typing import Any
 import httpx
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import metrics, trace
+from opentelemetry.environment_variables import OTEL_METRICS_EXPORTER, OTEL_TRACES_EXPORTER
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.environment_variables import (
+    OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+)
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
@@ -133,15 +140,43 @@ def setup_telemetry(
     # Telemetry.shutdown, from the app's lifespan, stops them within a bound: no second,
     # unbounded shutdown at interpreter exit.
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter or OTLPSpanExporter()))
+    if span_exporter is None and _exports(OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL):
+        span_exporter = OTLPSpanExporter()
+    if span_exporter is not None:
+        tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    if metric_reader is None and _exports(
+        OTEL_METRICS_EXPORTER, OTEL_EXPORTER_OTLP_METRICS_PROTOCOL
+    ):
+        metric_reader = PeriodicExportingMetricReader(OTLPMetricExporter())
     meter_provider = MeterProvider(
         resource=resource,
         shutdown_on_exit=False,
-        metric_readers=[metric_reader or PeriodicExportingMetricReader(OTLPMetricExporter())],
+        metric_readers=[metric_reader] if metric_reader is not None else [],
     )
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     return Telemetry(tracer_provider, meter_provider)
+
+
+def _exports(exporter_variable: str, protocol_variable: str) -> bool:
+    """Whether a signal goes out, as OTEL_TRACES_EXPORTER or OTEL_METRICS_EXPORTER say: `otlp`
+    (the default) over gRPC, or `none` (spans are still made and sampled, metrics still
+    recorded: only the export is off). Anything else stops the start-up with the variable's name,
+    rather than exporting where the operator did not ask."""
+    exporter = os.environ.get(exporter_variable, "otlp").strip().lower()
+    if exporter == "none":
+        return False
+    if exporter != "otlp":
+        raise ValueError(f"{exporter_variable}={exporter!r}: this service exports otlp or none")
+    protocol = os.environ.get(protocol_variable) or os.environ.get(
+        OTEL_EXPORTER_OTLP_PROTOCOL, "grpc"
+    )
+    if protocol.strip().lower() != "grpc":
+        raise ValueError(
+            f"{protocol_variable} or {OTEL_EXPORTER_OTLP_PROTOCOL}={protocol!r}: this service "
+            "sends OTLP over grpc only (the Collector's port 4317)"
+        )
+    return True
 
 
 class JsonFormatter(logging.Formatter):

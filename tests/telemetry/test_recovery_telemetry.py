@@ -61,6 +61,8 @@ def test_recovery_actions_are_spans_and_counters(backends: Telemetry, traced: Se
     ]
     asyncio.run(_abandon_claims(traced.database_url, claims))
 
+    traced_operations: dict[str, set[str]] = {}
+
     def recovered_spans() -> dict[str, dict[str, Any]] | None:
         found = {}
         for trace in jaeger(
@@ -70,10 +72,15 @@ def test_recovery_actions_are_spans_and_counters(backends: Telemetry, traced: Se
                 tags = {tag["key"]: tag["value"] for tag in span["tags"]}
                 if span["operationName"] == "recover-order":
                     found[tags["order.id"]] = tags
+                    traced_operations[tags["order.id"]] = {
+                        s["operationName"] for s in trace["spans"]
+                    }
         return found if {str(forward), str(backward)} <= set(found) else None
 
     spans = wait_for("recover-order spans of both claims", recovered_spans, timeout=30)
     assert spans[str(forward)]["recovery.outcome"] == "completed"
+    # Forward to the end: the order stored, then its reservation confirmed at inventory.
+    assert {"persist-order", "confirm-reservation"} <= traced_operations[str(forward)]
     assert spans[str(forward)]["recovery.attempt"] == 2
     assert spans[str(forward)]["recovery.claim_age_s"] >= 3600
     assert spans[str(backward)]["recovery.outcome"] == "released"

@@ -156,8 +156,10 @@ class OrderPlacement:
         recovery confirms it after the lease.
         """
         try:
-            await self.inventory.confirm(claim.order_id)
-            await claims.complete(self.database, claim)
+            # A step of its own, after the order is stored: the call waits for that on purpose.
+            with tracer.start_as_current_span("confirm-order"):
+                await self.inventory.confirm(claim.order_id)
+                await claims.complete(self.database, claim)
         except Exception:
             log.exception("could not confirm order %s; recovery will", claim.order_id)
             return False

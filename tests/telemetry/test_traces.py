@@ -85,7 +85,8 @@ def test_one_order_is_one_trace_across_three_services(
         "claim-idempotency-key",
         "persist-order",
         "reserve-stock",
-        "confirm-reservation",  # inventory's, once the order is stored
+        "confirm-order",  # once the order is stored, around the call that confirms it
+        "confirm-reservation",
         "calculate-quote",
     ):
         assert len(trace.named(name)) == 1, name

@@ -13,6 +13,7 @@ from inventory.contract import (
     ReservationConflict,
     ReservationOut,
     ReservationRequest,
+    ReservationStatus,
     StockLevel,
     StockList,
     StockUpdate,
@@ -90,7 +91,9 @@ async def create_reservation(
         raise Problem(409, "reservation-conflict", "Reservation conflict", str(exc)) from exc
     if not created:
         response.status_code = status.HTTP_200_OK
-    return ReservationOut(order_id=body.order_id, status="reserved", items=body.items)
+    return ReservationOut(
+        order_id=body.order_id, status=ReservationStatus.RESERVED, items=body.items
+    )
 
 
 @router.get(
@@ -107,13 +110,48 @@ async def get_reservation(session: SessionDep, order_id: uuid.UUID) -> Reservati
     return _reservation_out(reservation)
 
 
+@reservations.post(
+    "/reservations/{order_id}/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Confirm an order's reservation once the order is stored (idempotent)",
+    responses={
+        404: {"description": "No such reservation"},
+        409: {"description": "The reservation was released"},
+    },
+)
+async def confirm_reservation(database: DatabaseDep, order_id: uuid.UUID) -> None:
+    confirmed = await stock.confirm(database, order_id)
+    if confirmed is None:
+        raise Problem(
+            404, "unknown-reservation", "Unknown reservation", f"no reservation for {order_id}"
+        )
+    if confirmed == ReservationStatus.RELEASED:
+        raise Problem(
+            409,
+            "reservation-conflict",
+            "Reservation conflict",
+            f"the reservation of order {order_id} was released: its stock is for sale again",
+            reservation_status=confirmed,
+        )
+
+
 @reservations.delete(
     "/reservations/{order_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    summary="Release an order's reservation (idempotent)",
+    summary="Release an order's reservation (idempotent), unless it is confirmed",
+    responses={409: {"description": "The reservation is confirmed: its order is placed"}},
 )
 async def delete_reservation(database: DatabaseDep, order_id: uuid.UUID) -> None:
-    await stock.release(database, order_id)
+    released = await stock.release(database, order_id)
+    if released == ReservationStatus.CONFIRMED:
+        raise Problem(
+            409,
+            "reservation-confirmed",
+            "Reservation confirmed",
+            f"the reservation of order {order_id} is confirmed: its order is placed, and its"
+            " stock stays taken",
+            reservation_status=released,
+        )
 
 
 def _reservation_out(reservation: Reservation) -> ReservationOut:

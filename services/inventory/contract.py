@@ -6,8 +6,9 @@ and shopkit.types only, so inventory's tables and logic stay private and each se
 deploys on its own. Change a body here and every caller that does not follow fails mypy.
 """
 
+import enum
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
@@ -32,9 +33,17 @@ class ReservationRequest(StrictModel):
     items: LineItems
 
 
+class ReservationStatus(enum.StrEnum):
+    """Where an order's reservation stands. `reserved` ends in exactly one of the other two."""
+
+    RESERVED = "reserved"  # the stock is held while the order is placed
+    CONFIRMED = "confirmed"  # the order is stored: its stock stays taken, no one can release it
+    RELEASED = "released"  # the stock was given back; kept as a tombstone
+
+
 class ReservationOut(BaseModel):
     order_id: uuid.UUID
-    status: Literal["reserved", "released"]
+    status: ReservationStatus
     items: list[LineItem]
 
 
@@ -61,5 +70,5 @@ class OutOfStock(Exception):
 
 
 class ReservationConflict(Exception):
-    """The order already has a reservation that differs, or was released. 409
-    `reservation-conflict`."""
+    """The order already has a reservation that differs, or was released (or confirmed). 409
+    `reservation-conflict`; also the answer to confirming a released reservation."""

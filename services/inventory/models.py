@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from inventory.contract import ReservationStatus
 from shopkit.db import service_metadata
 
 
@@ -26,18 +27,24 @@ class Stock(Base):
     )
 
 
+_STATUSES = ", ".join(f"'{status}'" for status in ReservationStatus)
+
+
 class Reservation(Base):
     """One per order. A released reservation stays as a tombstone, so a reservation request
-    that arrives after its order was compensated is refused instead of taking stock."""
+    that arrives after its order was compensated is refused instead of taking stock. A
+    confirmed one belongs to a stored order: releasing it is refused."""
 
     __tablename__ = "reservations"
 
     order_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    # A ReservationStatus, stored as its value (String, not Enum: the migrations own the type).
     status: Mapped[str] = mapped_column(
-        String(16), CheckConstraint("status IN ('reserved', 'released')", name="status_known")
+        String(16), CheckConstraint(f"status IN ({_STATUSES})", name="status_known")
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     lines: Mapped[list["ReservationLine"]] = relationship(
         lazy="raise", order_by="ReservationLine.sku"

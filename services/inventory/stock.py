@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.dml import ReturningInsert
 
-from inventory.contract import OutOfStock, ReservationConflict, Shortage
+from inventory.contract import OutOfStock, ReservationConflict, ReservationStatus, Shortage
 from inventory.models import Reservation, ReservationLine, Stock
 from shopkit.db import Database
 from shopkit.types import LineItem
@@ -47,7 +47,8 @@ conflicts = metrics.get_meter(__name__).create_counter(
 CREATE_RESERVATION = (
     text(
         f"INSERT INTO {Reservation.metadata.schema}.{Reservation.__tablename__} (order_id, status)"
-        " VALUES (:order_id, 'reserved') ON CONFLICT DO NOTHING RETURNING order_id"
+        f" VALUES (:order_id, '{ReservationStatus.RESERVED}') ON CONFLICT DO NOTHING"
+        " RETURNING order_id"
     )
     .bindparams(bindparam("order_id", type_=Uuid))
     .columns(order_id=Uuid)
@@ -141,11 +142,12 @@ async def _reserve(
                 existing = await _select_reservation(session, order_id)
             assert existing is not None, "the insert just saw it"
             wanted = sorted((i.sku, i.quantity) for i in items)
-            if existing.status == "reserved" and wanted == _lines(existing):
+            held = existing.status == ReservationStatus.RESERVED
+            if held and wanted == _lines(existing):
                 return False
             raise ReservationConflict(
                 f"order {order_id} already has a {existing.status} reservation"
-                + (" with other items" if existing.status == "reserved" else "")
+                + (" with other items" if held else "")
             )
 
         skus = [i.sku for i in items]
@@ -225,28 +227,32 @@ def _take_stock() -> ReturningInsert[tuple[str]]:
 TAKE_STOCK = _take_stock()
 
 
-async def release(database: Database, order_id: uuid.UUID) -> None:
-    """Give a reservation's stock back. Idempotent; unknown orders get a tombstone."""
+async def release(database: Database, order_id: uuid.UUID) -> ReservationStatus:
+    """Give a reservation's stock back, unless its order is stored. Idempotent; unknown orders
+    get a tombstone. Returns RELEASED, or CONFIRMED when the reservation was confirmed: then
+    nothing changed."""
     with tracer.start_as_current_span("release-stock", attributes={"order.id": str(order_id)}):
-        await _release(database, order_id)
+        return await _release(database, order_id)
 
 
-async def _release(database: Database, order_id: uuid.UUID) -> None:
+async def _release(database: Database, order_id: uuid.UUID) -> ReservationStatus:
     async with database.transaction() as connection:
-        # Insert-or-update in one statement: it waits for a concurrent reserve of the same
-        # order to commit, then either releases it or leaves an already released one alone.
+        # Insert-or-update in one statement: it waits for a concurrent reserve or confirm of
+        # the same order to commit, then releases a held reservation and leaves any other alone.
         released = await connection.scalar(
             insert(Reservation)
-            .values(order_id=order_id, status="released", released_at=func.now())
+            .values(order_id=order_id, status=ReservationStatus.RELEASED, released_at=func.now())
             .on_conflict_do_update(
                 index_elements=[Reservation.order_id],
-                set_={"status": "released", "released_at": func.now()},
-                where=Reservation.status == "reserved",
+                set_={"status": ReservationStatus.RELEASED, "released_at": func.now()},
+                where=Reservation.status == ReservationStatus.RESERVED,
             )
             .returning(Reservation.order_id)
         )
         if released is None:
-            return
+            # Released already, or confirmed: both are final, so this read cannot miss a change.
+            status = (await connection.execute(STATUS, {"order_id": order_id})).scalar_one()
+            return ReservationStatus(status)
         lines = (
             await connection.execute(
                 select(ReservationLine.sku, ReservationLine.quantity).where(
@@ -257,6 +263,38 @@ async def _release(database: Database, order_id: uuid.UUID) -> None:
         if lines:
             await _lock_levels(connection, [line.sku for line in lines])
             await _change_levels(connection, {line.sku: line.quantity for line in lines})
+        return ReservationStatus.RELEASED
+
+
+STATUS = select(Reservation.status).where(Reservation.order_id == bindparam("order_id"))
+CONFIRM = (
+    update(Reservation)
+    .where(
+        # Not named `order_id`: an UPDATE reserves its columns' names for its SET values.
+        Reservation.order_id == bindparam("target_order_id"),
+        Reservation.status == ReservationStatus.RESERVED,
+    )
+    .values(status=ReservationStatus.CONFIRMED, confirmed_at=func.now())
+    .returning(Reservation.order_id)
+)
+
+
+async def confirm(database: Database, order_id: uuid.UUID) -> ReservationStatus | None:
+    """Keep a reservation's stock taken for good: its order is stored. Idempotent. Returns the
+    reservation's status now: CONFIRMED, RELEASED when it was released first (then it stays
+    released), or None when the order has no reservation (to confirm)."""
+    with tracer.start_as_current_span(
+        "confirm-reservation", attributes={"order.id": str(order_id)}
+    ):
+        # One statement in the common case, so no BEGIN and COMMIT: a held reservation becomes
+        # confirmed. Otherwise its status is final already (or it does not exist): read it.
+        async with database.statement() as connection:
+            if await connection.scalar(CONFIRM, {"target_order_id": order_id}) is not None:
+                return ReservationStatus.CONFIRMED
+            status = await connection.scalar(STATUS, {"order_id": order_id})
+        # `reserved` only if the reservation was made after the update looked: none to confirm.
+        final = (ReservationStatus.CONFIRMED, ReservationStatus.RELEASED)
+        return ReservationStatus(status) if status in final else None
 
 
 async def get_reservation(session: AsyncSession, order_id: uuid.UUID) -> Reservation | None:

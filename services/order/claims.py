@@ -1,12 +1,13 @@
 """The claim on an Idempotency-Key: every statement on `orders.idempotency_records`.
 
 A claim binds a key to one request body and one order id. It is also the placing saga's
-outbox: while it is not `completed`, stock may be held for its order, and recovery can finish
-it from the request it stores. `attempt` is the fencing token: whoever takes a claim over
-increments it, and every statement that completes or releases a claim names the attempt it
-holds, so a slow request and the recovery that took its claim over never both act. The saga
-that drives a claim lives in placement.py (forward and its compensation) and recovery.py
-(after a crash); see docs/failure-model.md.
+outbox: while it is not `completed`, stock may be held for its order (or, once `confirming`,
+its reservation not yet confirmed), and recovery can finish it from the request it stores.
+`attempt` is the fencing token: whoever takes a claim over increments it, and every statement
+that stores, completes or releases a claim names the attempt it holds, so a slow request and
+the recovery that took its claim over never both act. The saga that drives a claim lives in
+placement.py (forward and its compensation) and recovery.py (after a crash); see
+docs/failure-model.md.
 """
 
 import hashlib
@@ -69,12 +70,12 @@ CLAIM_KEY = text(
     " CAST(:request AS jsonb)) ON CONFLICT DO NOTHING RETURNING order_id"
 ).columns(order_id=Uuid)
 
-# The claim's completion with the order and its lines as one statement, so one atomic step
-# with no BEGIN/COMMIT: the claim is completed only if it is still ours (the fencing condition
-# of `_held`), and the order and its lines are inserted only from that completed claim's row.
+# The order and its lines, and the claim's move to `confirming`, as one statement, so one
+# atomic step with no BEGIN/COMMIT: the claim moves only if it is still ours (the fencing
+# condition of `_held`), and the order and its lines are inserted only from that claim's row.
 PERSIST_ORDER = text(
     "WITH claim AS ("
-    f" UPDATE orders.idempotency_records SET state = '{ClaimState.COMPLETED}'"
+    f" UPDATE orders.idempotency_records SET state = '{ClaimState.CONFIRMING}'"
     " WHERE key = :key AND attempt = :attempt"
     f" AND state = '{ClaimState.IN_PROGRESS}' RETURNING order_id),"
     " stored AS ("
@@ -163,9 +164,9 @@ async def claim_key(
             raise IdempotencyKeyInProgress
         if record.request_hash != parameters["request_hash"]:
             raise IdempotencyKeyReused
-        if record.state == ClaimState.COMPLETED:
+        if record.state in (ClaimState.CONFIRMING, ClaimState.COMPLETED):
             order = await _select_order(session, record.order_id)
-            assert order is not None, "a completed claim always has its order"
+            assert order is not None, "a confirming or completed claim always has its order"
             return order
 
         # The claim's request died without finishing and recovery has not got to it yet:
@@ -195,8 +196,9 @@ async def _select_order(session: AsyncSession, order_id: uuid.UUID) -> Order | N
     return order
 
 
-async def complete(database: Database, claim: Claim, order: Order) -> None:
-    """Store the order and complete its claim in one statement, if the claim is still ours.
+async def store_order(database: Database, claim: Claim, order: Order) -> None:
+    """Store the order and move its claim to `confirming` in one statement, if the claim is
+    still ours.
 
     Sets the order's created_at. Raises ClaimTakenOver, storing nothing, when recovery took the
     claim over meanwhile.
@@ -206,6 +208,17 @@ async def complete(database: Database, claim: Claim, order: Order) -> None:
     if created_at is None:
         raise ClaimTakenOver  # the claim was not ours any more: nothing was stored
     order.created_at = created_at
+
+
+async def complete(database: Database, claim: Claim) -> None:
+    """Complete a claim whose order is stored and whose reservation is confirmed, if the claim
+    is still ours (else its new holder confirms again, idempotently, and completes it)."""
+    async with database.statement() as connection:
+        await connection.execute(
+            update(IdempotencyRecord)
+            .where(_held(claim, ClaimState.CONFIRMING))
+            .values(state=ClaimState.COMPLETED)
+        )
 
 
 async def abandon(database: Database, claim: Claim) -> None:
@@ -218,8 +231,8 @@ async def abandon(database: Database, claim: Claim) -> None:
 
 async def mark_releasing(database: Database, claim: Claim) -> bool:
     """Move the claim from in progress to releasing, if it is still ours; committed before any
-    stock is given back, so a claim whose stock may be released can never be completed.
-    Returns False when the claim was not ours (any more) or already completed."""
+    stock is given back, so a claim whose stock may be released can never store its order.
+    Returns False when the claim was not ours (any more) or its order is stored."""
     async with database.statement() as connection:
         marked = await connection.scalar(
             update(IdempotencyRecord)

@@ -49,6 +49,17 @@ class InventoryClient(ServiceClient):
             raise ReservationConflict(refused.detail)
         raise UnexpectedAnswer(self.name, response)
 
+    async def confirm(self, order_id: uuid.UUID) -> None:
+        # Confirming twice changes nothing, so a timed-out attempt may be retried.
+        response = await self.request("POST", f"/reservations/{order_id}/confirm", idempotent=True)
+        if response.status_code == 204:
+            return
+        if response.status_code == 409:  # released before it could be confirmed
+            raise ReservationConflict(
+                ReservationRefused.model_validate_json(response.content).detail
+            )
+        raise UnexpectedAnswer(self.name, response)
+
     async def release(self, order_id: uuid.UUID) -> None:
         response = await self.request("DELETE", f"/reservations/{order_id}", idempotent=True)
         if response.status_code != 204:

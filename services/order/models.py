@@ -76,7 +76,10 @@ class ClaimState(enum.StrEnum):
 
     IN_PROGRESS = "in_progress"  # claimed: stock may be reserved, the order not yet stored
     RELEASING = "releasing"  # failed: its stock is being given back, then the claim deleted
-    COMPLETED = "completed"  # the order is stored; the key replays it from now on
+    # The order is stored, and the key replays it from now on; its reservation is being
+    # confirmed at inventory (so that no one can release it any more), then the claim completed.
+    CONFIRMING = "confirming"
+    COMPLETED = "completed"  # the order is stored and its reservation confirmed
 
 
 _CLAIM_STATES = ", ".join(f"'{state}'" for state in ClaimState)
@@ -85,9 +88,10 @@ _CLAIM_STATES = ", ".join(f"'{state}'" for state in ClaimState)
 class IdempotencyRecord(Base):
     """Binds an Idempotency-Key to one request body and, once placed, to its order.
 
-    It is also the placing saga's outbox: an unfinished claim (`in_progress`, or `releasing`
-    while its reservation is given back) names the order id whose stock may be held and the
-    request to finish it with, so recovery can drive it forward or back after a crash.
+    It is also the placing saga's outbox: an unfinished claim (`in_progress`, `releasing` while
+    its reservation is given back, `confirming` while it is confirmed) names the order id whose
+    stock may be held and the request to finish it with, so recovery can drive it forward or
+    back after a crash.
     `attempt` is the fencing token: whoever takes a claim over increments it, and only the
     holder of the current attempt may complete or release it.
     """

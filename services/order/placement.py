@@ -3,8 +3,10 @@
 Every step runs its own short transaction: placing an order never holds a database connection
 while it waits for another service. It claims the Idempotency-Key (claims.py), quotes and
 reserves (both at once, unless the fan-out it was given says otherwise), then stores the order
-and completes the claim in one statement. Whatever fails after the reservation gives the stock
-back (compensation) and frees the key for a retry.
+and moves the claim on in one statement, and at last confirms the reservation at inventory (from
+then on no one can release its stock) and completes the claim. Whatever fails after the
+reservation and before the order is stored gives the stock back (compensation) and frees the key
+for a retry; once it is stored, the order is placed whatever fails.
 
 A process that dies mid-order leaves its claim unfinished, and recovery.py finishes it with the
 same steps from any order instance. See docs/failure-model.md.
@@ -113,6 +115,7 @@ class OrderPlacement:
                 release = claim.attempt > 1 or _may_hold_stock(reserved)
                 await self._compensate(claim, release)
             raise
+        await self.confirm(claim)
         return order, False
 
     async def claim(self, key: str, request: OrderRequest) -> Claim | Order:
@@ -145,6 +148,23 @@ class OrderPlacement:
         with tracer.start_as_current_span("persist-order"):
             return await persist(self.database, claim, request, quote)
 
+    async def confirm(self, claim: Claim) -> bool:
+        """The saga's last step, once the order is stored: confirm its reservation, so that no
+        one can release its stock any more, then complete the claim.
+
+        Returns False when either failed: the order stays placed, its claim `confirming`, and
+        recovery confirms it after the lease.
+        """
+        try:
+            # A step of its own, after the order is stored: the call waits for that on purpose.
+            with tracer.start_as_current_span("confirm-order"):
+                await self.inventory.confirm(claim.order_id)
+                await claims.complete(self.database, claim)
+        except Exception:
+            log.exception("could not confirm order %s; recovery will", claim.order_id)
+            return False
+        return True
+
     async def _compensate(self, claim: Claim, release: bool) -> None:
         """Give the stock back and free the key, unless the claim is no longer ours.
 
@@ -162,8 +182,8 @@ class OrderPlacement:
     async def release(self, claim: Claim, state: ClaimState = ClaimState.IN_PROGRESS) -> bool:
         """The saga backwards: release the order's reservation, then free the key.
 
-        The claim is first moved to `releasing` (fenced), so it can never be completed once its
-        stock may have been given back: an order acknowledged with 201 is never released.
+        The claim is first moved to `releasing` (fenced), so its order can never be stored once
+        its stock may have been given back: an order acknowledged with 201 is never released.
         Returns False when the claim was not ours (any more). Raises if the release fails; the
         claim then stays `releasing` for recovery.
         """
@@ -234,10 +254,11 @@ def order_from_quote(order_id: uuid.UUID, request: OrderRequest, quote: Quote) -
 
 
 async def persist(database: Database, claim: Claim, request: OrderRequest, quote: Quote) -> Order:
-    """Store the order and complete its claim in one statement, if the claim is still ours.
+    """Store the order and move its claim to `confirming` in one statement, if the claim is
+    still ours.
 
     Raises ClaimTakenOver, storing nothing, when recovery took the claim over meanwhile.
     """
     order = order_from_quote(claim.order_id, request, quote)
-    await claims.complete(database, claim, order)
+    await claims.store_order(database, claim, order)
     return order

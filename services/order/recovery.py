@@ -8,7 +8,9 @@ drives each one:
 
 - forward, when the claim is `in_progress` and its request is known: quote again, reserve
   again with the same order id (idempotent: a reservation the dead process made is found,
-  not doubled), store the order;
+  not doubled), store the order, confirm its reservation;
+- only forward when the claim is `confirming`: its order is stored, so its reservation is
+  confirmed (idempotent) and the claim completed, never released;
 - backward otherwise, or when forward fails: release the reservation (idempotent; leaves a
   tombstone) and free the key, as a failed request's compensation does.
 
@@ -41,7 +43,7 @@ recoveries = meter.create_counter(
     "shop.recoveries",
     unit="{claim}",
     description="Unfinished orders taken over by recovery, by outcome "
-    "(completed, released, superseded, failed)",
+    "(completed, confirmed, released, superseded, failed)",
 )
 expired = meter.create_counter(
     "shop.reservations.expired",
@@ -112,6 +114,10 @@ async def _recover(placement: OrderPlacement, unfinished: UnfinishedClaim) -> No
 
 async def _forward_or_back(placement: OrderPlacement, unfinished: UnfinishedClaim) -> str:
     claim, state, request = unfinished.claim, unfinished.state, unfinished.request
+    if state == ClaimState.CONFIRMING:
+        # Stored, perhaps acknowledged with 201: its stock is never given back. Should its
+        # reservation have been released meanwhile, this fails at every lease (and alerts).
+        return "confirmed" if await placement.confirm(claim) else "failed"
     if state == ClaimState.IN_PROGRESS and request is not None:
         try:
             order_request = OrderRequest.model_validate(request)
@@ -119,6 +125,7 @@ async def _forward_or_back(placement: OrderPlacement, unfinished: UnfinishedClai
             quote, reserved = await placement.quote_and_reserve(claim, order_request)
             order = await placement.store(claim, order_request, quote, reserved)
             count_placed(order)
+            await placement.confirm(claim)  # if it fails, the next lease confirms it
             return "completed"
         except ClaimTakenOver:
             return "superseded"

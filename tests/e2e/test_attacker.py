@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from devtools.stack.services import Services
-from tests.support.shop import idempotency_key, new_product
+from tests.support.shop import as_customer, as_order_service, idempotency_key, new_product
 
 FORGED_CURSORS = {
     "before-year-1-in-utc": ["0001-01-01T00:00:00+14:00", str(uuid.uuid4())],
@@ -105,3 +105,31 @@ async def test_a_forged_trace_context_changes_nothing_the_caller_sees(
         echoed = json.dumps(dict(response.headers)) + response.text
         assert trace_id not in echoed
         assert "victim" not in echoed
+
+
+async def test_a_placed_order_s_stock_cannot_be_released_even_with_the_order_service_s_token(
+    order_api: httpx.AsyncClient, services: Services, inventory_api: httpx.AsyncClient
+) -> None:
+    sku = new_product(services, stock=10)
+    body = {"items": [{"sku": sku, "quantity": 4}]}
+    placed = await order_api.post("/orders", json=body, headers=idempotency_key())
+    assert placed.status_code == 201, placed.text
+    reservation = f"/reservations/{placed.json()['id']}"
+
+    # Inventory straight away: with a customer's token, and with the order service's own (a
+    # stolen credential, a bug, a replayed compensation).
+    shopper, order_service = (
+        as_customer(services, "shopper"),
+        as_order_service(services, "inventory"),
+    )
+    as_shopper = await inventory_api.delete(reservation, headers=shopper)
+    as_order = await inventory_api.delete(reservation, headers=order_service)
+
+    assert as_shopper.status_code == 401, as_shopper.text
+    assert as_order.status_code == 409, as_order.text
+    assert as_order.headers["content-type"] == "application/problem+json"
+    problem = as_order.json()
+    assert problem["type"].endswith("/reservation-confirmed")
+    assert problem["reservation_status"] == "confirmed"
+    assert (await inventory_api.get(f"/stock/{sku}")).json()["available"] == 6
+    assert (await inventory_api.get(reservation)).json()["status"] == "confirmed"

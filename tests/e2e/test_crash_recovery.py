@@ -18,8 +18,8 @@ from devtools.stack.processes import wait_for
 from devtools.stack.services import Services
 from tests.support.shop import admin, as_customer, idempotency_key, new_product
 
-LEASE_SECONDS = 1.0
-PRICING_DELAY_MS = 3000
+LEASE_SECONDS = 2.0
+PRICING_DELAY_MS = 3000  # longer than the lease: recovery takes the claim over meanwhile
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +36,22 @@ def crashable(postgres: LocalPostgres, oidc_provider: Hydra, logs_dir: Path) -> 
     stack.stop()
 
 
-async def _slow_pricing(client: httpx.AsyncClient, stack: Services, enabled: bool) -> None:
+async def _slow_pricing(
+    client: httpx.AsyncClient, stack: Services, enabled: bool, latency_ms: int = PRICING_DELAY_MS
+) -> None:
     response = await client.put(
         f"{stack.url('pricing')}/admin/scenarios/slow-dependency",
-        json={"enabled": enabled, "latency_ms": PRICING_DELAY_MS},
+        json={"enabled": enabled, "latency_ms": latency_ms},
         headers=admin(stack, "pricing"),
+    )
+    assert response.status_code == 200, response.text
+
+
+async def _failing_inventory(client: httpx.AsyncClient, stack: Services, enabled: bool) -> None:
+    response = await client.put(
+        f"{stack.url('inventory')}/admin/scenarios/errors",
+        json={"enabled": enabled},
+        headers=admin(stack, "inventory"),
     )
     assert response.status_code == 200, response.text
 
@@ -50,6 +61,12 @@ def _stock(stack: Services, sku: str) -> int:
     response = httpx.get(url, headers=admin(stack, "inventory"), timeout=30)
     available: int = response.json()["available"]
     return available
+
+
+def _reservation_status(stack: Services, order_id: object) -> str:
+    url = f"{stack.url('inventory')}/reservations/{order_id}"
+    status: str = httpx.get(url, headers=admin(stack, "inventory"), timeout=30).json()["status"]
+    return status
 
 
 def _orders_of(stack: Services, customer: str) -> list[dict[str, object]]:
@@ -101,6 +118,48 @@ async def test_order_killed_mid_order_is_finished_without_a_retry(crashable: Ser
         orders = _orders_of(crashable, "crash-1")
         assert [o["lines"][0]["quantity"] for o in orders] == [7]  # type: ignore[index]
         assert _stock(crashable, sku) == 93
+        assert _reservation_status(crashable, orders[0]["id"]) == "confirmed"
+        assert took < 10
+
+
+async def test_an_order_stored_while_inventory_fails_is_confirmed_by_recovery(
+    crashable: Services,
+) -> None:
+    async with httpx.AsyncClient(timeout=30) as client:
+        sku = new_product(crashable, stock=100)
+        # A quote slow enough to switch inventory's failures on after the reservation, quick
+        # enough that the request stores its order within its lease.
+        await _slow_pricing(client, crashable, True, latency_ms=1200)
+        try:
+            body = {"items": [{"sku": sku, "quantity": 3}]}
+            post = asyncio.create_task(
+                client.post(
+                    f"{crashable.url('order')}/orders",
+                    json=body,
+                    headers={**idempotency_key(), **as_customer(crashable, "confirm-1")},
+                )
+            )
+            await _poll(
+                "the reservation of 3 units", lambda: _stock(crashable, sku) == 97, within=5
+            )
+            # Every inventory call fails from now on: the order is stored, but its reservation
+            # cannot be confirmed.
+            await _failing_inventory(client, crashable, True)
+            try:
+                placed = await post
+            finally:
+                await _failing_inventory(client, crashable, False)
+        finally:
+            await _slow_pricing(client, crashable, False)
+        assert placed.status_code == 201, placed.text  # stored is placed
+
+        order_id = placed.json()["id"]
+
+        def confirmed() -> bool:
+            return _reservation_status(crashable, order_id) == "confirmed"
+
+        took = await _poll("recovery to confirm the reservation", confirmed, within=15)
+        assert _stock(crashable, sku) == 97
         assert took < 10
 
 

@@ -17,17 +17,14 @@ from devtools.stack.hydra import Hydra
 from devtools.stack.postgres import LocalPostgres
 from devtools.stack.services import Services
 from devtools.stack.versions import REPO
-from tests.support.shop import admin, as_customer, new_product, seed_database
+from tests.support.shop import (
+    admin,
+    as_customer,
+    as_order_service,
+    new_product,
+    seed_database,
+)
 from tests.support.shop import idempotency_key as key
-
-
-def order_service_token(provider: Hydra, audience: str) -> str:
-    """The order service's own token (client credentials, no scope) for `audience`."""
-    assert provider.clients is not None
-    token = hydra.client_credentials(
-        provider.issuer, hydra.ORDER_CLIENT, provider.clients.order_secret, audience
-    )
-    return str(token["access_token"])
 
 
 def put_stock(
@@ -84,7 +81,7 @@ def test_a_token_signed_with_another_key_is_a_401(services: Services) -> None:
 
 def test_a_valid_token_without_the_admin_scope_is_a_403(services: Services) -> None:
     # The order service's own token for inventory: the right issuer and audience, no admin scope.
-    response = put_stock(services, bearer(order_service_token(services.provider, "inventory")))
+    response = put_stock(services, as_order_service(services, "inventory"))
     assert response.status_code == 403, response.text
     assert response.json()["type"].endswith("/forbidden")
     challenge = response.headers["www-authenticate"]
@@ -163,7 +160,7 @@ def test_only_the_order_service_reserves_and_releases_stock(
         "nobody": {},
         "a customer": as_customer(services, "mallory"),
         "the admin": admin(services, "inventory"),
-        "the order service": bearer(order_service_token(services.provider, "inventory")),
+        "the order service": as_order_service(services, "inventory"),
     }[who]
     order_id = str(uuid.uuid4())
     url = f"{services.url('inventory')}/reservations"
@@ -180,9 +177,9 @@ def test_only_the_order_service_asks_pricing_for_quotes(services: Services) -> N
     assert httpx.post(url, json=body).status_code == 401
     assert httpx.post(url, json=body, headers=admin(services, "pricing")).status_code == 403
     # The order service's token for inventory is no good at pricing: one audience each.
-    for_inventory = bearer(order_service_token(services.provider, "inventory"))
+    for_inventory = as_order_service(services, "inventory")
     assert httpx.post(url, json=body, headers=for_inventory).status_code == 401
-    for_pricing = bearer(order_service_token(services.provider, "pricing"))
+    for_pricing = as_order_service(services, "pricing")
     assert httpx.post(url, json=body, headers=for_pricing).status_code == 200
 
 

@@ -36,8 +36,9 @@ async def test_order_is_priced_reserved_and_stored(
     ]
     assert (order["total"], order["currency"]) == ("29.99", "EUR")
     assert (await inventory_api.get(f"/stock/{cheap}")).json()["available"] == 6
+    # Confirmed once the order was stored: from now on no one can release its stock.
     reservation = await inventory_api.get(f"/reservations/{order['id']}")
-    assert reservation.json()["status"] == "reserved"
+    assert reservation.json()["status"] == "confirmed"
 
     detail = (await order_api.get(f"/orders/{order['id']}", headers=alice)).json()
     assert detail["total"] == "29.99"

@@ -99,8 +99,10 @@ def test_sequential_fanout_adds_the_two_latencies(services: Services, switch: Sw
     concurrent = _place(services)[1]
     switch("order", "sequential-fanout")
     sequential = _place(services)[1]
-    assert 0.3 <= concurrent < 0.55
-    assert sequential >= 0.6
+    # Inventory's delay counts twice either way: the reservation, and the confirmation after
+    # the order is stored. Concurrently, the quote hides behind the reservation.
+    assert 0.6 <= concurrent < 0.85
+    assert sequential >= 0.9
 
 
 def test_errors_fail_the_dependency(services: Services, switch: Switch) -> None:

@@ -31,11 +31,15 @@ ORDER = {"items": [{"sku": "SKU-00001", "quantity": 1}, {"sku": "SKU-00002", "qu
 # checkout (shopkit.db.create_engine).
 EXPECTED: dict[str, dict[str, dict[str, int]]] = {
     "POST /orders": {
-        # claim the key (INSERT), then complete the claim and store the order and its lines
-        # in one fenced statement (WITH ... UPDATE ... INSERT ... INSERT)
-        "order": {"INSERT": 1, "WITH": 1},
-        # the reservation (INSERT), then stock and lines in one statement (WITH ... INSERT)
-        "inventory": {"BEGIN": 1, "INSERT": 1, "WITH": 1, "COMMIT": 1},
+        # claim the key (INSERT), then store the order and its lines and move the claim to
+        # `confirming` in one fenced statement (WITH ... UPDATE ... INSERT ... INSERT), then,
+        # once inventory confirmed the reservation, complete the claim (UPDATE, fenced: the
+        # confirm step's price on the order side)
+        "order": {"INSERT": 1, "WITH": 1, "UPDATE": 1},
+        # the reservation (INSERT), then stock and lines in one statement (WITH ... INSERT);
+        # after the order is stored, its confirmation: one UPDATE of the reservation's status,
+        # without BEGIN and COMMIT (the confirm step's price on the inventory side)
+        "inventory": {"BEGIN": 1, "INSERT": 1, "WITH": 1, "COMMIT": 1, "UPDATE": 1},
         "pricing": {"SELECT": 1},  # the quote
     },
     "GET /orders/{id}": {

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from order import claims
 from order.claims import Claim, ClaimTakenOver, IdempotencyKeyInProgress, IdempotencyKeyReused
 from order.clients import InventoryClient, PricingClient
 from order.models import ClaimState, IdempotencyRecord, Order
@@ -106,8 +107,22 @@ async def test_a_fenced_out_attempt_can_neither_store_nor_release(
     current = Claim("key-fenced", first.order_id, attempt=2)
     order = await persist(database, current, request, QUOTE)
     assert order.id == first.order_id
-    # Completed: no one may release it any more, not even the holder of the attempt.
+    # Stored: no one may release it any more, not even the holder of the attempt.
     assert await placing.release(current) is False
+    assert await _claim_state(session, "key-fenced") == (ClaimState.CONFIRMING, 2)
+    # While its reservation is being confirmed, the key replays the stored order.
+    replayed = await placing.claim("key-fenced", request)
+    assert isinstance(replayed, Order) and replayed.id == first.order_id
+
+    # Once confirmed at inventory, only the holder of the attempt completes the claim.
+    await claims.complete(database, first)
+    assert await _claim_state(session, "key-fenced") == (ClaimState.CONFIRMING, 2)
+    await claims.complete(database, current)
+    assert await _claim_state(session, "key-fenced") == (ClaimState.COMPLETED, 2)
+
+
+async def _claim_state(session: AsyncSession, key: str) -> tuple[str, int]:
     async with session.begin():
-        record = await session.get(IdempotencyRecord, "key-fenced")
-        assert record is not None and (record.state, record.attempt) == (ClaimState.COMPLETED, 2)
+        record = await session.get(IdempotencyRecord, key, populate_existing=True)
+        assert record is not None
+        return record.state, record.attempt

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inventory import stock
-from inventory.contract import OutOfStock, ReservationConflict
+from inventory.contract import OutOfStock, ReservationConflict, ReservationStatus
 from inventory.models import Reservation, Stock
 from shopkit.db import Database
 from shopkit.types import LineItem
@@ -93,6 +93,36 @@ async def test_release_gives_stock_back_once(database: Database, session: AsyncS
     assert await stock.get_levels(database, ["SKU-00001"]) == {"SKU-00001": 10}
     reservation = await stock.get_reservation(session, order)
     assert reservation is not None and reservation.status == "released"
+
+
+async def test_a_confirmed_reservation_is_never_released(
+    database: Database, session: AsyncSession
+) -> None:
+    await stock.seed_stock(session, products=1, available=10)
+    order = uuid.uuid4()
+    await stock.reserve(database, order, items(("SKU-00001", 4)))
+
+    confirmed = [await stock.confirm(database, order) for _ in range(2)]
+    released = await stock.release(database, order)
+
+    assert confirmed == [ReservationStatus.CONFIRMED] * 2  # confirming again changes nothing
+    assert released == ReservationStatus.CONFIRMED
+    assert await stock.get_levels(database, ["SKU-00001"]) == {"SKU-00001": 6}
+    reservation = await stock.get_reservation(session, order)
+    assert reservation is not None and reservation.status == ReservationStatus.CONFIRMED
+
+
+async def test_a_released_or_unknown_reservation_is_not_confirmed(
+    database: Database, session: AsyncSession
+) -> None:
+    await stock.seed_stock(session, products=1, available=10)
+    order = uuid.uuid4()
+    await stock.reserve(database, order, items(("SKU-00001", 4)))
+    assert await stock.release(database, order) == ReservationStatus.RELEASED
+
+    assert await stock.confirm(database, order) == ReservationStatus.RELEASED
+    assert await stock.confirm(database, uuid.uuid4()) is None
+    assert await stock.get_levels(database, ["SKU-00001"]) == {"SKU-00001": 10}
 
 
 async def test_a_reservation_arriving_after_its_release_is_refused(

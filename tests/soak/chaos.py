@@ -8,7 +8,8 @@ within the recovery bound, to a state where:
 1. for every SKU, available stock + units of stored orders = initial stock;
 2. every 201 a client saw is exactly one stored order, with the lines it asked for, and a
    replay of its key returns that same order;
-3. no reservation is held without an order, and every order's reservation is held;
+3. no reservation is held or confirmed without an order, and every order's reservation is
+   confirmed;
 4. no Idempotency-Key is left unfinished.
 
 `run(Config(...))` returns the figures and the violations; `python -m tests.soak` prints them.
@@ -279,20 +280,20 @@ async def _violations(
                 text(
                     "SELECT r.order_id FROM inventory.reservations r"
                     " LEFT JOIN orders.orders o ON o.id = r.order_id"
-                    " WHERE r.status = 'reserved' AND o.id IS NULL"
+                    " WHERE r.status <> 'released' AND o.id IS NULL"
                 )
             )
         ).all()
-        broken += [f"reservation of {order_id} held without an order" for order_id in orphans]
-        released_orders = (
+        broken += [f"reservation of {order_id} kept without an order" for order_id in orphans]
+        unconfirmed = (
             await db.scalars(
                 text(
                     "SELECT o.id FROM orders.orders o LEFT JOIN inventory.reservations r"
-                    " ON r.order_id = o.id WHERE r.status IS DISTINCT FROM 'reserved'"
+                    " ON r.order_id = o.id WHERE r.status IS DISTINCT FROM 'confirmed'"
                 )
             )
         ).all()
-        broken += [f"order {order_id} has no held reservation" for order_id in released_orders]
+        broken += [f"order {order_id} has no confirmed reservation" for order_id in unconfirmed]
         unfinished = (
             await db.execute(
                 text("SELECT key, state FROM orders.idempotency_records WHERE state <> 'completed'")

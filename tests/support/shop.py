@@ -6,6 +6,7 @@ import uuid
 
 import httpx
 
+from devtools.stack import hydra
 from devtools.stack.services import Services
 
 
@@ -17,6 +18,17 @@ def admin(services: Services, service: str) -> dict[str, str]:
 def as_customer(services: Services, subject: str) -> dict[str, str]:
     """The Authorization header of a customer's token for the order API, from the sign-in flow."""
     return {"Authorization": f"Bearer {services.provider.customer_token(subject)}"}
+
+
+def as_order_service(services: Services, callee: str) -> dict[str, str]:
+    """The Authorization header of the order service's own token (client credentials, no
+    scope) for `callee`: what the order service sends, or whoever stole its credential."""
+    provider = services.provider
+    assert provider.clients is not None
+    token = hydra.client_credentials(
+        provider.issuer, hydra.ORDER_CLIENT, provider.clients.order_secret, callee
+    )
+    return {"Authorization": f"Bearer {token['access_token']}"}
 
 
 def idempotency_key() -> dict[str, str]:

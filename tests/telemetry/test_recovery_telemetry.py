@@ -61,6 +61,8 @@ def test_recovery_actions_are_spans_and_counters(backends: Telemetry, traced: Se
     ]
     asyncio.run(_abandon_claims(traced.database_url, claims))
 
+    traced_operations: dict[str, set[str]] = {}
+
     def recovered_spans() -> dict[str, dict[str, Any]] | None:
         found = {}
         for trace in jaeger(
@@ -70,10 +72,21 @@ def test_recovery_actions_are_spans_and_counters(backends: Telemetry, traced: Se
                 tags = {tag["key"]: tag["value"] for tag in span["tags"]}
                 if span["operationName"] == "recover-order":
                     found[tags["order.id"]] = tags
-        return found if {str(forward), str(backward)} <= set(found) else None
+                    traced_operations[tags["order.id"]] = {
+                        s["operationName"] for s in trace["spans"]
+                    }
+        # Forward to the end: the order stored, then its reservation confirmed at inventory
+        # (whose spans may reach Jaeger after the order service's).
+        confirmed = "confirm-reservation" in traced_operations.get(str(forward), set())
+        return found if confirmed and {str(forward), str(backward)} <= set(found) else None
 
-    spans = wait_for("recover-order spans of both claims", recovered_spans, timeout=30)
+    spans = wait_for(
+        "recover-order spans of both claims, the forward one's through its confirmation",
+        recovered_spans,
+        timeout=30,
+    )
     assert spans[str(forward)]["recovery.outcome"] == "completed"
+    assert {"persist-order", "confirm-order"} <= traced_operations[str(forward)]
     assert spans[str(forward)]["recovery.attempt"] == 2
     assert spans[str(forward)]["recovery.claim_age_s"] >= 3600
     assert spans[str(backward)]["recovery.outcome"] == "released"

@@ -1,6 +1,7 @@
 """HTTP routes of the inventory service: parse, call stock.py, map the result."""
 
 import asyncio
+import logging
 import uuid
 from functools import partial
 from typing import Annotated
@@ -24,6 +25,8 @@ from shopkit.identity import AdminDep, TrustedServiceDep, TrustedServiceOrAdminD
 from shopkit.problems import Problem
 from shopkit.scenarios import LOCK_CONTENTION, ScenariosDep
 from shopkit.types import MAX_ITEMS, LineItem, Sku
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["inventory"])
 # Business calls: the order service's only, proven by its token (shopkit/identity.py).
@@ -144,6 +147,9 @@ async def confirm_reservation(database: DatabaseDep, order_id: uuid.UUID) -> Non
 async def delete_reservation(database: DatabaseDep, order_id: uuid.UUID) -> None:
     released = await stock.release(database, order_id)
     if released == ReservationStatus.CONFIRMED:
+        # Only the order service may call this route, and it never releases a placed order: a
+        # refusal here means a bug or a stolen credential, which an operator wants to see.
+        log.warning("refused to release the confirmed reservation of order %s", order_id)
         raise Problem(
             409,
             "reservation-confirmed",

@@ -133,3 +133,9 @@ async def test_a_placed_order_s_stock_cannot_be_released_even_with_the_order_ser
     assert problem["reservation_status"] == "confirmed"
     assert (await inventory_api.get(f"/stock/{sku}")).json()["available"] == 6
     assert (await inventory_api.get(reservation)).json()["status"] == "confirmed"
+    # An operator sees the refusal: only a bug or a stolen credential asks this.
+    log = (services.logs / "inventory.log").read_text().splitlines()
+    refusals = [json.loads(line)["message"] for line in log if line.startswith("{")]
+    assert (
+        f"refused to release the confirmed reservation of order {placed.json()['id']}" in refusals
+    )

@@ -103,4 +103,5 @@ $(NODE_BIN)/pause: $(STAMPS)/kubernetes-$(KUBE_CONTROL_PLANE_VERSION)
 	strip $@
 
 .PHONY: kind-tools
-kind-tools: $(KIND) $(HELM) $(SKAFFOLD) $(KUBECTL) $(KIND_NODE_BINARIES) ## Build kind, skaffold, helm, kubectl and what a kind node runs (make kind-e2e)
+# The control plane's images take the binaries `make k8s-e2e` runs (tools/kubernetes.mk).
+kind-tools: $(KIND) $(HELM) $(SKAFFOLD) $(KUBECTL) $(KIND_NODE_BINARIES) $(KUBE_CONTROL_PLANE) ## Build kind, skaffold, helm, kubectl and what a kind node runs (make kind-e2e)

@@ -12,7 +12,7 @@ RUNC_VERSION                  := v1.4.3
 CRICTL_VERSION                := v1.36.0
 CNI_PLUGINS_VERSION           := v1.9.1
 # What kubeadm v1.37.2 deploys (`kubeadm config images list`), so the cluster needs no image
-# overrides: CoreDNS v1.14.6 and etcd 3.7.0 (kind's own node image carries the same).
+# overrides: CoreDNS v1.14.6 and etcd 3.7.0.
 COREDNS_VERSION               := v1.14.6
 NODE_ETCD_VERSION             := v3.7.0
 LOCAL_PATH_PROVISIONER_VERSION := v0.0.30

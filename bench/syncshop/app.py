@@ -164,7 +164,8 @@ def create_app() -> Flask:
                 order = order_from_quote(order_id, body, quote)
                 with autocommit.connect() as connection:
                     created_at = connection.scalar(
-                        PERSIST_ORDER, persist_parameters(Claim(key, order_id, 1), order)
+                        PERSIST_ORDER,
+                        persist_parameters(Claim(body.customer_id, key, order_id, 1), order),
                     )
                 order.created_at = created_at
         except Exception:
@@ -177,6 +178,7 @@ def create_app() -> Flask:
                 with autocommit.connect() as connection:
                     connection.execute(
                         delete(IdempotencyRecord).where(
+                            IdempotencyRecord.customer_id == body.customer_id,
                             IdempotencyRecord.key == key,
                             IdempotencyRecord.state == ClaimState.IN_PROGRESS,
                         )
@@ -220,7 +222,11 @@ def _claim(
         if claimed is not None:
             return claimed
         with sessions() as session, session.begin():
-            record = session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == key))
+            record = session.scalar(
+                select(IdempotencyRecord).where(
+                    IdempotencyRecord.customer_id == body.customer_id, IdempotencyRecord.key == key
+                )
+            )
             if record is None or record.state != ClaimState.COMPLETED:
                 return None
             return session.scalar(

@@ -10,7 +10,6 @@ from inventory.contract import OutOfStock, ReservationConflict
 from order import listing, reading
 from order.claims import IdempotencyKeyInProgress, IdempotencyKeyReused
 from order.deps import (
-    CustomerDep,
     FanOutDep,
     InventoryDep,
     LineLoadingDep,
@@ -18,6 +17,7 @@ from order.deps import (
     PricingDep,
     ReaderDep,
 )
+from order.rate_limit import OrderingCustomerDep
 from order.schemas import CustomerId, NewOrder, OrderDetail, OrderOut, OrderPage, OrderRequest
 from pricing.contract import UnknownSkus
 from shopkit.db import DatabaseDep, SessionDep
@@ -39,7 +39,10 @@ IdempotencyKey = Annotated[
         min_length=1,
         max_length=255,
         pattern=r"^[\x21-\x7e]+$",
-        description="Unique per order attempt; a retry with the same key and body is a replay",
+        description=(
+            "Unique per order attempt, among the caller's own keys: a retry with the same key"
+            " and body within 24 hours (IDEMPOTENCY_KEY_RETENTION_SECONDS) replays the order"
+        ),
     ),
 ]
 
@@ -51,12 +54,13 @@ IdempotencyKey = Annotated[
         **UNAUTHORIZED,
         409: {"description": "Stock is short, or a request with this key is in progress"},
         422: {"description": "Invalid body, unknown SKU, or the key was used for another body"},
+        429: {"description": "The customer placed too many orders: retry after Retry-After"},
         503: {"description": "Inventory, pricing or the database is unavailable"},
     },
 )
 async def place_order(
     body: NewOrder,
-    customer: CustomerDep,
+    customer: OrderingCustomerDep,
     key: IdempotencyKey,
     response: Response,
     placement: PlacementDep,

@@ -1,6 +1,6 @@
 """The claim on an Idempotency-Key: every statement on `orders.idempotency_records`.
 
-A claim binds a key to one request body and one order id. It is also the placing saga's
+A claim binds a customer's key to one request body and one order id. It is also the placing saga's
 outbox: while it is not `completed`, stock may be held for its order (or, once `confirming`,
 its reservation not yet confirmed), and recovery can finish it from the request it stores.
 `attempt` is the fencing token: whoever takes a claim over increments it, and every statement
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Uuid, delete, func, select, text, update
+from sqlalchemy import ColumnElement, Uuid, delete, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -43,6 +43,7 @@ class ClaimTakenOver(IdempotencyKeyInProgress):
 class Claim:
     """The claim this process holds: the order id it places and its fencing token."""
 
+    customer_id: str
     key: str
     order_id: uuid.UUID
     attempt: int
@@ -65,18 +66,21 @@ UNFINISHED = IdempotencyRecord.state != ClaimState.COMPLETED
 # call (it has no cache key), which cost more CPU than the round trip. Each statement below is
 # the same for every order, so it is prepared once per connection.
 CLAIM_KEY = text(
-    "INSERT INTO orders.idempotency_records (key, request_hash, order_id, state, request)"
-    f" VALUES (:key, :request_hash, :order_id, '{ClaimState.IN_PROGRESS}',"
+    "INSERT INTO orders.idempotency_records"
+    " (customer_id, key, request_hash, order_id, state, request)"
+    f" VALUES (:customer_id, :key, :request_hash, :order_id, '{ClaimState.IN_PROGRESS}',"
     " CAST(:request AS jsonb)) ON CONFLICT DO NOTHING RETURNING order_id"
 ).columns(order_id=Uuid)
 
 # The order and its lines, and the claim's move to `confirming`, as one statement, so one
 # atomic step with no BEGIN/COMMIT: the claim moves only if it is still ours (the fencing
 # condition of `_held`), and the order and its lines are inserted only from that claim's row.
+# The claim drops its request: the order holds the items now, and recovery needs none.
 PERSIST_ORDER = text(
     "WITH claim AS ("
-    f" UPDATE orders.idempotency_records SET state = '{ClaimState.CONFIRMING}'"
-    " WHERE key = :key AND attempt = :attempt"
+    " UPDATE orders.idempotency_records"
+    f" SET state = '{ClaimState.CONFIRMING}', request = NULL"
+    " WHERE customer_id = :customer_id AND key = :key AND attempt = :attempt"
     f" AND state = '{ClaimState.IN_PROGRESS}' RETURNING order_id),"
     " stored AS ("
     " INSERT INTO orders.orders (id, customer_id, status, currency, subtotal, discount, total)"
@@ -99,6 +103,7 @@ def claim_parameters(key: str, request: OrderRequest) -> dict[str, Any]:
     fingerprint and for recovery, which needs it to finish the order if this process dies."""
     body = request.model_dump_json()
     return {
+        "customer_id": request.customer_id,
         "key": key,
         "request_hash": hashlib.sha256(body.encode()).hexdigest(),
         "order_id": uuid.uuid4(),
@@ -109,10 +114,11 @@ def claim_parameters(key: str, request: OrderRequest) -> dict[str, Any]:
 def persist_parameters(claim: Claim, order: Order) -> dict[str, Any]:
     """PERSIST_ORDER's parameters: the claim that must still be ours, the order, its lines."""
     lines = order.lines
+    assert order.customer_id == claim.customer_id, "an order is stored under its own claim"
     return {
+        "customer_id": claim.customer_id,
         "key": claim.key,
         "attempt": claim.attempt,
-        "customer_id": order.customer_id,
         "currency": order.currency,
         "subtotal": order.subtotal,
         "discount": order.discount,
@@ -128,10 +134,14 @@ def persist_parameters(claim: Claim, order: Order) -> dict[str, Any]:
 def _held(claim: Claim, state: ClaimState) -> ColumnElement[bool]:
     """The fencing condition: the claim is still in `state` at this process's attempt."""
     return (
-        (IdempotencyRecord.key == claim.key)
+        _keyed(claim.customer_id, claim.key)
         & (IdempotencyRecord.attempt == claim.attempt)
         & (IdempotencyRecord.state == state)
     )
+
+
+def _keyed(customer_id: str, key: str) -> ColumnElement[bool]:
+    return (IdempotencyRecord.customer_id == customer_id) & (IdempotencyRecord.key == key)
 
 
 def _past_lease(lease_seconds: float) -> ColumnElement[bool]:
@@ -154,12 +164,13 @@ async def claim_key(
     # The common case, a new key, is this one statement (no BEGIN/COMMIT around it).
     async with database.statement() as connection:
         claimed = await connection.scalar(CLAIM_KEY, parameters)
+    customer_id = request.customer_id
     if claimed is not None:
-        return Claim(key, claimed, attempt=1)
+        return Claim(customer_id, key, claimed, attempt=1)
 
     # A key seen before: a replay, a conflict, or a claim left unfinished (rare paths).
     async with database.sessionmaker() as session, session.begin():
-        record = await session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == key))
+        record = await session.scalar(select(IdempotencyRecord).where(_keyed(customer_id, key)))
         if record is None:  # its request failed and freed the key a moment ago
             raise IdempotencyKeyInProgress
         if record.request_hash != parameters["request_hash"]:
@@ -176,7 +187,7 @@ async def claim_key(
             await session.execute(
                 update(IdempotencyRecord)
                 .where(
-                    IdempotencyRecord.key == key,
+                    _keyed(customer_id, key),
                     IdempotencyRecord.state == ClaimState.IN_PROGRESS,
                     _past_lease(lease_seconds),
                 )
@@ -186,7 +197,7 @@ async def claim_key(
         ).first()
         if taken_over is None:
             raise IdempotencyKeyInProgress
-        return Claim(key, taken_over.order_id, taken_over.attempt)
+        return Claim(customer_id, key, taken_over.order_id, taken_over.attempt)
 
 
 async def _select_order(session: AsyncSession, order_id: uuid.UUID) -> Order | None:
@@ -238,7 +249,7 @@ async def mark_releasing(database: Database, claim: Claim) -> bool:
             update(IdempotencyRecord)
             .where(_held(claim, ClaimState.IN_PROGRESS))
             .values(state=ClaimState.RELEASING, claimed_at=func.now())
-            .returning(IdempotencyRecord.key)
+            .returning(IdempotencyRecord.attempt)
         )
     return marked is not None
 
@@ -259,7 +270,7 @@ async def take_over_unfinished(
     of the oldest claim still unfinished (0 if none), both from one transaction."""
     async with database.transaction() as connection:
         stale = (
-            select(IdempotencyRecord.key)
+            select(IdempotencyRecord.customer_id, IdempotencyRecord.key)
             .where(UNFINISHED, _past_lease(lease_seconds))
             .order_by(IdempotencyRecord.claimed_at)
             .limit(batch)
@@ -268,9 +279,10 @@ async def take_over_unfinished(
         rows = (
             await connection.execute(
                 update(IdempotencyRecord)
-                .where(IdempotencyRecord.key.in_(stale.scalar_subquery()))
+                .where(tuple_(IdempotencyRecord.customer_id, IdempotencyRecord.key).in_(stale))
                 .values(_TAKE_OVER)
                 .returning(
+                    IdempotencyRecord.customer_id,
                     IdempotencyRecord.key,
                     IdempotencyRecord.order_id,
                     IdempotencyRecord.attempt,
@@ -286,7 +298,33 @@ async def take_over_unfinished(
             ).where(UNFINISHED)
         )
     taken = [
-        UnfinishedClaim(Claim(key, order_id, attempt), ClaimState(state), request, float(age))
-        for key, order_id, attempt, state, request, age in rows
+        UnfinishedClaim(
+            Claim(customer_id, key, order_id, attempt), ClaimState(state), request, float(age)
+        )
+        for customer_id, key, order_id, attempt, state, request, age in rows
     ]
     return taken, float(oldest or 0)  # NULL: nothing unfinished
+
+
+async def delete_expired(database: Database, retention_seconds: float, batch: int) -> int:
+    """The retention: delete up to `batch` completed claims made more than `retention_seconds`
+    ago, oldest first; their keys can then place new orders. Unfinished claims are never
+    deleted here, whatever their age: they may hold stock, and recovery finishes them.
+    Returns how many were deleted."""
+    expired = (
+        select(IdempotencyRecord.customer_id, IdempotencyRecord.key)
+        .where(
+            IdempotencyRecord.state == ClaimState.COMPLETED,
+            IdempotencyRecord.created_at < func.now() - timedelta(seconds=retention_seconds),
+        )
+        .order_by(IdempotencyRecord.created_at)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    async with database.statement() as connection:
+        deleted = await connection.execute(
+            delete(IdempotencyRecord).where(
+                tuple_(IdempotencyRecord.customer_id, IdempotencyRecord.key).in_(expired)
+            )
+        )
+    return deleted.rowcount

@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from order import api
 from order.credentials import ServiceCredentials, keep_tokens_fresh
+from order.rate_limit import CustomerRateLimit
 from order.recovery import run_recovery
 from order.settings import OrderSettings
 from shopkit.app import create_service_app
@@ -21,4 +22,7 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
     )
     # Its own tokens for inventory and pricing, kept across requests until they expire.
     app.state.credentials = ServiceCredentials(settings)
+    app.state.order_rate_limit = CustomerRateLimit(
+        settings.customer_orders_per_second, settings.customer_order_burst
+    )
     return app

@@ -86,7 +86,11 @@ _CLAIM_STATES = ", ".join(f"'{state}'" for state in ClaimState)
 
 
 class IdempotencyRecord(Base):
-    """Binds an Idempotency-Key to one request body and, once placed, to its order.
+    """Binds a customer's Idempotency-Key to one request body and, once placed, to its order.
+
+    Keys are the customer's own: the same key from two customers is two claims, so no one can
+    take (squat) another's key. A completed claim is kept for IDEMPOTENCY_KEY_RETENTION_SECONDS
+    after it was made, then deleted (order/recovery.py): a retry after that places a new order.
 
     It is also the placing saga's outbox: an unfinished claim (`in_progress`, `releasing` while
     its reservation is given back, `confirming` while it is confirmed) names the order id whose
@@ -103,8 +107,17 @@ class IdempotencyRecord(Base):
             "claimed_at",
             postgresql_where=text(f"state <> '{ClaimState.COMPLETED}'"),
         ),
+        # What the retention deletes: completed claims, oldest first.
+        Index(
+            "ix_idempotency_records_completed_created_at",
+            "created_at",
+            postgresql_where=text(f"state = '{ClaimState.COMPLETED}'"),
+        ),
     )
 
+    # The token's subject (Order.customer_id); '' only for an unfinished claim made before keys
+    # were scoped whose customer was not known (no stored request, no order).
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     order_id: Mapped[uuid.UUID]
@@ -112,7 +125,9 @@ class IdempotencyRecord(Base):
     state: Mapped[str] = mapped_column(
         String(16), CheckConstraint(f"state IN ({_CLAIM_STATES})", name="state_known")
     )
-    # The OrderRequest as JSON; None only for claims made before the outbox existed.
+    # The OrderRequest as JSON, for recovery to finish the order with, while the claim is
+    # `in_progress` or `releasing`. None once the order is stored (the items are the order's
+    # now), and for claims made before the outbox existed.
     request: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     attempt: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     # When the current holder took the claim; it is taken over once this is a lease old.

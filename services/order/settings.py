@@ -18,7 +18,15 @@ class OrderSettings(ServiceSettings, ClientSettings):
     # Safety does not depend on it (the claim's attempt fences a slow request out), only
     # how long stock stays held: see docs/failure-model.md for the bound.
     idempotency_claim_ttl_seconds: float = Field(default=20.0, gt=0)
-    # How often each order instance looks for claims past their lease (jittered +-50%).
+    # Orders one customer may place at once, and each second after that (order/rate_limit.py;
+    # per process). A shopper places a few an hour; the burst leaves room for a script's retries.
+    customer_order_burst: int = Field(default=20, ge=1)
+    customer_orders_per_second: float = Field(default=1.0, gt=0)
+    # How long a completed Idempotency-Key is kept, from when it was first used: a retry within
+    # it replays the order, a retry after it places a new one. Stripe keeps keys 24 hours too.
+    idempotency_key_retention_seconds: float = Field(default=86_400.0, gt=0)
+    # How often each order instance looks for claims past their lease (jittered +-50%), and
+    # deletes completed claims past their retention.
     recovery_interval_seconds: float = Field(default=5.0, gt=0)
     recovery_batch: int = Field(default=50, ge=1)
     # The key of the customer pseudonyms in telemetry (order/pseudonyms.py). Every instance
@@ -33,6 +41,15 @@ class OrderSettings(ServiceSettings, ClientSettings):
     oidc_client_id: str = "order-service"
     oidc_client_secret: SecretStr | None = None
     service_token_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _retention_outlasts_the_lease(self) -> Self:
+        # Else a client retrying a slow request could find its key gone and order twice.
+        if self.idempotency_key_retention_seconds <= self.idempotency_claim_ttl_seconds:
+            raise ValueError(
+                "IDEMPOTENCY_KEY_RETENTION_SECONDS must exceed IDEMPOTENCY_CLAIM_TTL_SECONDS"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_identity(self) -> Self:

@@ -241,8 +241,9 @@ def test_chart_dir_links_to_the_single_sources() -> None:
 def test_admission_settings_reach_each_service_with_the_services_own_defaults(
     manifests: list[dict[str, Any]],
 ) -> None:
-    """The chart's admission values are the settings' defaults (one set of numbers, derived in
-    docs/overload.md), and every variable it sets is a setting the service reads."""
+    """The chart's admission and rate-limit values are the settings' defaults (one set of
+    numbers, derived in docs/overload.md), and every variable it sets is a setting the service
+    reads."""
     classes = {"order": OrderSettings, "inventory": InventorySettings, "pricing": PricingSettings}
     for name, settings_class in classes.items():
         data = config_map(manifests, f"shop-{name}")
@@ -266,7 +267,9 @@ def test_admission_settings_reach_each_service_with_the_services_own_defaults(
             "admission_max_queued",
             "admission_queue_timeout_seconds",
             "request_timeout_seconds",
+            *(["customer_order_burst", "customer_orders_per_second"] if name == "order" else []),
         ):
+            assert field.upper() in own, (name, field)
             assert getattr(settings, field) == getattr(defaults, field), (name, field)
 
 

@@ -7,15 +7,18 @@ trace context is checked in Jaeger by tests/telemetry/test_trace_boundary.py; he
 changes nothing an attacker can see.
 """
 
+import asyncio
 import base64
 import json
 import secrets
+import time
 import uuid
 
 import httpx
 import pytest
 
 from devtools.stack.services import Services
+from order.settings import OrderSettings
 from tests.support.shop import as_customer, as_order_service, idempotency_key, new_product
 
 FORGED_CURSORS = {
@@ -139,3 +142,63 @@ async def test_a_placed_order_s_stock_cannot_be_released_even_with_the_order_ser
     assert (
         f"refused to release the confirmed reservation of order {placed.json()['id']}" in refusals
     )
+
+
+async def test_a_key_someone_else_used_first_is_still_the_customer_s_own(
+    order_api: httpx.AsyncClient, services: Services, inventory_api: httpx.AsyncClient
+) -> None:
+    sku = new_product(services, stock=10)
+    key = idempotency_key()
+    # The attacker learned (or guessed) a key the victim is about to use, and used it first.
+    squatted = await order_api.post(
+        "/orders",
+        json={"items": [{"sku": sku, "quantity": 1}]},
+        headers={**key, **as_customer(services, "squatter")},
+    )
+    victim = await order_api.post(
+        "/orders",
+        json={"items": [{"sku": sku, "quantity": 2}]},
+        headers={**key, **as_customer(services, "victim")},
+    )
+
+    assert squatted.status_code == 201, squatted.text
+    # Neither refused as a reused key, nor handed the attacker's order: an order of its own.
+    assert victim.status_code == 201, victim.text
+    assert "Idempotent-Replayed" not in victim.headers
+    assert victim.json()["id"] != squatted.json()["id"]
+    assert victim.json()["lines"][0]["quantity"] == 2
+    assert (await inventory_api.get(f"/stock/{sku}")).json()["available"] == 7
+
+
+async def test_one_customer_cannot_drain_stock_faster_than_the_rate_limit(
+    order_api: httpx.AsyncClient, services: Services, inventory_api: httpx.AsyncClient
+) -> None:
+    limits = OrderSettings.model_fields
+    burst = limits["customer_order_burst"].default
+    per_second = limits["customer_orders_per_second"].default
+    sku = new_product(services, stock=1000)
+    body = {"items": [{"sku": sku, "quantity": 10}]}
+    drainer = as_customer(services, "drainer")
+
+    started, placed = time.monotonic(), 0
+    while True:
+        response = await order_api.post(
+            "/orders", json=body, headers={**idempotency_key(), **drainer}
+        )
+        if response.status_code != 201:
+            break
+        placed += 1
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 429, response.text
+    assert response.json()["type"].endswith("/rate-limited")
+    assert int(response.headers["Retry-After"]) >= 1
+    assert burst <= placed <= burst + elapsed * per_second + 1
+    assert (await inventory_api.get(f"/stock/{sku}")).json()["available"] == 1000 - 10 * placed
+    # Other customers are not held back by the drainer...
+    other = await order_api.post("/orders", json=body, headers=idempotency_key())
+    assert other.status_code == 201, other.text
+    # ...and the drainer may order again once Retry-After has passed.
+    await asyncio.sleep(int(response.headers["Retry-After"]))
+    again = await order_api.post("/orders", json=body, headers={**idempotency_key(), **drainer})
+    assert again.status_code == 201, again.text

@@ -29,8 +29,10 @@ async def _abandon_claims(database_url: str, claims: list[dict[str, Any]]) -> No
             await db.execute(
                 text(
                     "INSERT INTO orders.idempotency_records"
-                    " (key, request_hash, order_id, state, request, claimed_at, created_at)"
-                    " VALUES (:key, :hash, :order_id, 'in_progress', CAST(:request AS jsonb),"
+                    " (customer_id, key, request_hash, order_id, state, request, claimed_at,"
+                    "  created_at)"
+                    " VALUES ('recovered', :key, :hash, :order_id, 'in_progress',"
+                    "         CAST(:request AS jsonb),"
                     "         now() - interval '1 hour', now() - interval '1 hour')"
                 ),
                 claims,

@@ -4,8 +4,11 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
+from pydantic import ValidationError
 
+from order.settings import OrderSettings
 from shopkit.app import VERSION
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,3 +33,11 @@ def test_services_read_the_environment_only_through_their_settings() -> None:
         if re.search(r"os\.environ|getenv\(", path.read_text())
     }
     assert reads == READS_OTEL_VARIABLES
+
+
+def test_a_key_is_kept_longer_than_the_lease_of_its_claim() -> None:
+    identity = {"oidc_issuer": "http://127.0.0.1:9", "oidc_client_secret": "unused"}
+    OrderSettings(**identity, idempotency_key_retention_seconds=21)  # the lease is 20 s
+
+    with pytest.raises(ValidationError, match="IDEMPOTENCY_KEY_RETENTION_SECONDS"):
+        OrderSettings(**identity, idempotency_key_retention_seconds=20)

@@ -218,6 +218,10 @@ OIDC_CLIENT_ID: {{ $ctx.Values.auth.orderClient.id | quote }}
 {{- range .service.upstreams }}
 {{ printf "%s_URL" (upper .) }}: {{ printf "http://%s:%v" (include "shop.componentName" (dict "ctx" $ctx "component" .)) $ctx.Values.serviceDefaults.port | quote }}
 {{- end }}
+{{- with .service.customerOrderLimit }}
+CUSTOMER_ORDER_BURST: {{ .burst | quote }}
+CUSTOMER_ORDERS_PER_SECOND: {{ .perSecond | quote }}
+{{- end }}
 {{- with .service.scenarios }}
 SCENARIOS: {{ toJson . | quote }}
 {{- end }}

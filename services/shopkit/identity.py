@@ -13,6 +13,7 @@ the scope a route needs is a 403 naming it.
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -35,6 +36,13 @@ ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
 REFETCH_INTERVAL_SECONDS = 30.0
 # How long a key set is used without asking again, so a key the issuer withdrew stops verifying.
 KEYS_MAX_AGE_SECONDS = 600.0
+# A verified token is trusted again without its signature checked for this long (and never past
+# its expiry): the same customer's or service's token arrives many times a minute, and checking
+# an RS256 signature costs 174 us (docs/identity.md). Short, so that a withdrawn key's tokens
+# stop verifying at most this much later than the key set says.
+VERIFIED_MAX_AGE_SECONDS = 60.0
+# Tokens remembered at most; past it, the expired ones are dropped, or all if none has expired.
+VERIFIED_MAX_TOKENS = 10_000
 
 _bearer = HTTPBearer(auto_error=False, description="An access token of the OIDC provider")
 
@@ -53,22 +61,50 @@ class InvalidToken(Exception):
 
 
 class TokenVerifier:
-    """Verifies access tokens of one issuer for one audience, with the issuer's keys cached."""
+    """Verifies access tokens of one issuer for one audience, with the issuer's keys cached, and
+    the tokens it verified remembered for a minute."""
 
-    def __init__(self, issuer: str, audience: str, jwks_url: str | None, leeway: float) -> None:
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        jwks_url: str | None,
+        leeway: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.issuer = issuer.rstrip("/")
         self.audience = audience
         self._jwks_url = jwks_url
         self._leeway = leeway
+        self._clock = clock
         self._keys: jwt.PyJWKSet | None = None
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
         self._http = httpx.AsyncClient(timeout=5.0)
+        # token -> (its caller, until when on self._clock it is trusted without a check)
+        self._verified: dict[str, tuple[Caller, float]] = {}
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def verify(self, token: str) -> Caller:
+        now = self._clock()
+        known = self._verified.get(token)
+        if known is not None and now < known[1]:
+            return known[0]
+        caller, expires_in = await self._check(token)
+        if len(self._verified) >= VERIFIED_MAX_TOKENS:
+            self._forget_expired(now)
+        self._verified[token] = (caller, now + min(VERIFIED_MAX_AGE_SECONDS, expires_in))
+        return caller
+
+    def _forget_expired(self, now: float) -> None:
+        self._verified = {token: known for token, known in self._verified.items() if now < known[1]}
+        if len(self._verified) >= VERIFIED_MAX_TOKENS:
+            self._verified.clear()
+
+    async def _check(self, token: str) -> tuple[Caller, float]:
+        """The token's caller, and how many seconds it stays valid."""
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as exc:
@@ -88,15 +124,16 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
         scope = claims.get("scope", "")
-        return Caller(
+        caller = Caller(
             subject=str(claims["sub"]),
             client_id=claims.get("client_id"),
             scopes=frozenset(scope.split() if isinstance(scope, str) else ()),
         )
+        return caller, float(claims["exp"]) + self._leeway - time.time()
 
     async def _key(self, kid: str | None) -> jwt.PyJWK:
         keys = self._keys
-        stale = time.monotonic() - self._fetched_at > KEYS_MAX_AGE_SECONDS
+        stale = self._clock() - self._fetched_at > KEYS_MAX_AGE_SECONDS
         if keys is None or stale or not _holds(keys, kid):
             keys = await self._refresh(kid)
         if not _holds(keys, kid):
@@ -107,7 +144,7 @@ class TokenVerifier:
         # One fetch at a time: requests that arrive together with a new key id wait for it.
         async with self._lock:
             keys = self._keys
-            recent = time.monotonic() - self._fetched_at < REFETCH_INTERVAL_SECONDS
+            recent = self._clock() - self._fetched_at < REFETCH_INTERVAL_SECONDS
             if keys is not None and (_holds(keys, kid) or recent):
                 return keys
             try:
@@ -125,7 +162,7 @@ class TokenVerifier:
                 log.warning("keeping the cached keys of %s: %s", self.issuer, exc)
                 keys = self._keys
             self._keys = keys
-            self._fetched_at = time.monotonic()
+            self._fetched_at = self._clock()
             return keys
 
     async def _fetch_key_set(self) -> dict[str, Any]:

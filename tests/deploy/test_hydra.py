@@ -8,14 +8,17 @@ import base64
 import json
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import jwt
 import pytest
 
 from devtools.stack import processes
+from devtools.stack.postgres import DATABASE, USER, LocalPostgres
 from devtools.stack.processes import HOST, free_ports
 from devtools.stack.versions import REPO
 from tests.deploy.test_chart import _one, render
@@ -49,10 +52,37 @@ class BundledHydra:
     admin: str
     job: dict[str, Any]  # the registration Job's container
     job_env: dict[str, str]
+    # What a new pod does: stop the process, run the init container's migration, serve again.
+    replace_pod: Callable[[], None]
+
+
+def _store(postgres: LocalPostgres, dsn: str) -> str:
+    """What the chart's PostgreSQL gives Hydra, in a database of this test's own: the role of
+    the rendered DSN, with its password, owning schema `hydra` (the init script's part, run for
+    real by test_postgres_roles.py). Returns the DSN with its address moved to loopback."""
+    rendered = urlsplit(dsn)
+    assert (rendered.scheme, rendered.username) == ("postgres", "hydra"), dsn
+    database = "shop_bundled_hydra"
+    psql = [str(postgres.bindir / "psql"), "-h", HOST, "-p", str(postgres.port), "-U", USER]
+    statements = (
+        f"CREATE DATABASE {database}",
+        f"CREATE ROLE hydra LOGIN PASSWORD '{rendered.password}'",
+        f"GRANT CONNECT ON DATABASE {database} TO hydra",
+    )
+    for sql in statements:
+        subprocess.run([*psql, "-v", "ON_ERROR_STOP=1", "-c", sql, DATABASE], check=True)
+    subprocess.run(
+        [*psql, "-v", "ON_ERROR_STOP=1", "-c", "CREATE SCHEMA hydra AUTHORIZATION hydra", database],
+        check=True,
+    )
+    netloc = f"hydra:{rendered.password}@{HOST}:{postgres.port}"
+    return urlunsplit(rendered._replace(netloc=netloc, path=f"/{database}"))
 
 
 @pytest.fixture(scope="module")
-def hydra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BundledHydra]:
+def hydra(
+    tmp_path_factory: pytest.TempPathFactory, postgres: LocalPostgres
+) -> Iterator[BundledHydra]:
     if not (TOOLS_BIN / "hydra").exists():
         pytest.skip("hydra not built: make hydra")
     manifests = render()
@@ -65,9 +95,9 @@ def hydra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BundledHydra]:
     workdir = tmp_path_factory.mktemp("hydra")
     public, admin = free_ports(2)
     issuer, admin_url = f"http://{HOST}:{public}", f"http://{HOST}:{admin}"
-    # The pod's emptyDir and Service address, moved to this machine's loopback.
+    # The Services' addresses, PostgreSQL's and Hydra's, moved to this machine's loopback.
     loopback = {
-        "DSN": f"sqlite://{workdir / 'db.sqlite'}?_fk=true",
+        "DSN": _store(postgres, _env(migrate, secrets)["DSN"]),
         "SERVE_PUBLIC_HOST": HOST,
         "SERVE_PUBLIC_PORT": str(public),
         "SERVE_ADMIN_HOST": HOST,
@@ -76,21 +106,32 @@ def hydra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BundledHydra]:
         "TMPDIR": str(workdir),
     }
     binary = str(TOOLS_BIN / "hydra")
-    subprocess.run(
-        [binary, *migrate["args"]],
-        env={**os.environ, **_env(migrate, secrets), **loopback},
-        check=True,
-        capture_output=True,
-    )
-    process = processes.start(
-        [binary, *server["args"]], workdir / "hydra.log", {**_env(server, secrets), **loopback}
-    )
+    pods: list[subprocess.Popen[bytes]] = []
+
+    def start_pod() -> None:
+        subprocess.run(
+            [binary, *migrate["args"]],
+            env={**os.environ, **_env(migrate, secrets), **loopback},
+            check=True,
+            capture_output=True,
+        )
+        log = workdir / f"hydra-{len(pods)}.log"
+        pods.append(
+            processes.start([binary, *server["args"]], log, _env(server, secrets) | loopback)
+        )
+        processes.wait_healthy("hydra", pods[-1], f"{admin_url}/health/ready", timeout=30)
+
+    def replace_pod() -> None:
+        processes.stop(pods[-1])
+        start_pod()
+
     try:
-        processes.wait_healthy("hydra", process, f"{admin_url}/health/ready", timeout=30)
+        start_pod()
         job_env = {**_env(job, secrets), "ORY_SDK_URL": admin_url}
-        yield BundledHydra(issuer, admin_url, job, job_env)
+        yield BundledHydra(issuer, admin_url, job, job_env, replace_pod)
     finally:
-        processes.stop(process)
+        for pod in pods:
+            processes.stop(pod)
 
 
 def register(hydra: BundledHydra) -> list[str]:
@@ -182,3 +223,23 @@ def test_the_helm_test_finds_the_token_endpoint_at_the_issuer(hydra: BundledHydr
     assert discovery["token_endpoint"] == f"{hydra.issuer}/oauth2/token"
     keys = httpx.get(discovery["jwks_uri"], timeout=10).json()["keys"]
     assert keys and all(key["kty"] == "RSA" for key in keys)
+
+
+def test_a_new_pod_keeps_the_clients_and_the_keys(hydra: BundledHydra) -> None:
+    """The store is PostgreSQL, not the pod: what one Hydra pod registered and signed with, the
+    next one still has, without the registration Job running again."""
+    register(hydra)
+    secret = hydra.job_env["ADMIN_CLIENT_SECRET"]
+    before = token(hydra, "shop-admin", secret, "inventory", "admin").json()["access_token"]
+
+    hydra.replace_pod()
+
+    after = token(hydra, "shop-admin", secret, "inventory", "admin")
+    assert after.status_code == 200, after.text
+    # A token the old pod issued still verifies with the keys the new one publishes.
+    keys = jwt.PyJWKSet.from_dict(
+        httpx.get(f"{hydra.issuer}/.well-known/jwks.json", timeout=10).json()
+    )
+    signer = keys[jwt.get_unverified_header(before)["kid"]]
+    claims = jwt.decode(before, signer, algorithms=["RS256"], audience="inventory")
+    assert claims["sub"] == "shop-admin"

@@ -20,6 +20,9 @@ from devtools.stack.versions import REPO
 
 SCRIPT = REPO / "deploy/helm/shop/files/postgres/create-service-roles.sh"
 SCHEMAS = {"order": "orders", "inventory": "inventory", "pricing": "pricing"}
+# The chart's roles: the services', then the bundled Hydra's (shop.databaseRoles).
+ROLES = [*SCHEMAS.values(), "hydra"]
+HYDRA = REPO / ".tools" / "bin" / "hydra"
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +35,13 @@ def initialized() -> Iterator[LocalPostgres]:
         try:
             secrets = root / "secrets"
             secrets.mkdir()
-            for schema in SCHEMAS.values():
-                (secrets / f"{schema}-password").write_text(f"pw-{schema}")
+            for role in ROLES:
+                (secrets / f"{role}-password").write_text(f"pw-{role}")
             script = root / "create-service-roles.sh"
             script.write_text(SCRIPT.read_text().replace("/run/secrets/shop-roles", str(secrets)))
             env = {
                 **os.environ,
-                "SHOP_SCHEMAS": " ".join(SCHEMAS.values()),
+                "SHOP_SCHEMAS": " ".join(ROLES),
                 "POSTGRES_USER": USER,
                 "POSTGRES_DB": DATABASE,
                 "PGHOST": "127.0.0.1",
@@ -86,3 +89,25 @@ def test_a_role_can_neither_add_schemas_nor_touch_another_schema(
     other = _as_role(initialized, "orders", "CREATE TABLE inventory.sneaky (id int)")
     assert other.returncode != 0
     assert "permission denied for schema inventory" in other.stderr
+
+
+def test_hydra_migrates_its_store_into_its_own_schema(initialized: LocalPostgres) -> None:
+    if not HYDRA.exists():
+        pytest.skip("hydra not built: make hydra")
+    dsn = f"postgres://hydra:pw-hydra@127.0.0.1:{initialized.port}/{DATABASE}?sslmode=disable"
+    run = subprocess.run(
+        [str(HYDRA), "migrate", "sql", "up", "--read-from-env", "--yes"],
+        env={**os.environ, "DSN": dsn},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    tables = _as_role(
+        initialized, "hydra", "SELECT count(*) FROM pg_tables WHERE schemaname = 'hydra'"
+    )
+    assert int(tables.stdout.split()[2]) >= 10, tables.stdout  # clients, keys, flows...
+    public = _as_role(
+        initialized, "hydra", "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+    )
+    assert int(public.stdout.split()[2]) == 0, public.stdout

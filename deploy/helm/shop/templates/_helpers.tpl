@@ -106,7 +106,8 @@ rendered there, which is never applied. Takes (dict "ctx" $ "secret" name "key" 
 {{- end }}
 {{- end }}
 
-{{/* The Secret holding each service's DATABASE_URL (`<service>-database-url` keys). */}}
+{{/* The Secret holding each service's DATABASE_URL (`<service>-database-url` keys), and the
+bundled Hydra's DSN (`hydra-dsn`). */}}
 {{- define "shop.databaseSecretName" -}}
 {{- if .Values.postgresql.enabled }}
 {{- include "shop.componentName" (dict "ctx" . "component" "postgres") }}
@@ -242,18 +243,20 @@ references expand the env entries declared before it), then otel.resourceAttribu
 {{- join "," $attributes }}
 {{- end }}
 
-{{/* The services' schemas, space-separated, in the order of .Values.services' keys. */}}
-{{- define "shop.schemas" -}}
-{{- $schemas := list }}
+{{/*
+The login roles the bundled PostgreSQL creates, each owning the schema of its name,
+space-separated: each service's schema, in the order of .Values.services' keys, then the bundled
+Hydra's store.
+*/}}
+{{- define "shop.databaseRoles" -}}
+{{- $roles := list }}
 {{- range .Values.services }}
-{{- $schemas = append $schemas .schema }}
+{{- $roles = append $roles .schema }}
 {{- end }}
-{{- join " " $schemas }}
+{{- if .Values.hydra.enabled }}
+{{- $roles = append $roles "hydra" }}
 {{- end }}
-
-{{/* The bundled Hydra's store: SQLite on the pod's emptyDir (values.yaml, hydra, says why). */}}
-{{- define "shop.hydraDsn" -}}
-sqlite:///var/lib/hydra/db.sqlite?_fk=true
+{{- join " " $roles }}
 {{- end }}
 
 {{/* The Secret with the helm test client's secret (key `test-client-secret`), if any. */}}

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 
 from inventory.contract import OutOfStock, ReservationConflict
-from order import listing, reading
+from order import listing, rate_limit, reading
 from order.claims import IdempotencyKeyInProgress, IdempotencyKeyReused
 from order.deps import (
+    CustomerDep,
     FanOutDep,
     InventoryDep,
     LineLoadingDep,
@@ -17,7 +18,7 @@ from order.deps import (
     PricingDep,
     ReaderDep,
 )
-from order.rate_limit import OrderingCustomerDep
+from order.rate_limit import OrderRateLimitDep
 from order.schemas import CustomerId, NewOrder, OrderDetail, OrderOut, OrderPage, OrderRequest
 from pricing.contract import UnknownSkus
 from shopkit.db import DatabaseDep, SessionDep
@@ -60,12 +61,15 @@ IdempotencyKey = Annotated[
 )
 async def place_order(
     body: NewOrder,
-    customer: OrderingCustomerDep,
+    customer: CustomerDep,
     key: IdempotencyKey,
     response: Response,
     placement: PlacementDep,
+    order_rate: OrderRateLimitDep,
 ) -> OrderOut:
     """Place an order for the caller: the customer is the access token's subject."""
+    # Here, once the request is valid: a malformed one costs the customer no order.
+    rate_limit.admit(order_rate, customer)
     # Both parts are validated already: the items with the body, the customer id with the token.
     request = OrderRequest.model_construct(customer_id=customer, items=body.items)
     try:

@@ -20,7 +20,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from opentelemetry import metrics
 
-from order.deps import CustomerDep
 from shopkit.problems import Problem
 
 meter = metrics.get_meter(__name__)
@@ -73,9 +72,8 @@ class CustomerRateLimit:
         return len(self._buckets)
 
 
-async def get_ordering_customer(request: Request, customer: CustomerDep) -> str:
-    """The customer placing an order, if their bucket has a token left; else 429."""
-    limit: CustomerRateLimit = request.app.state.order_rate_limit
+def admit(limit: CustomerRateLimit, customer: str) -> None:
+    """Take a token for the customer's order, or refuse it with 429 and Retry-After."""
     wait = limit.take(customer)
     if wait:
         rate_limited.add(1)
@@ -88,7 +86,11 @@ async def get_ordering_customer(request: Request, customer: CustomerDep) -> str:
             f" second after that; retry in {retry_after} s",
             headers={"Retry-After": str(retry_after)},
         )
-    return customer
 
 
-OrderingCustomerDep = Annotated[str, Depends(get_ordering_customer)]
+async def get_order_rate_limit(request: Request) -> CustomerRateLimit:
+    limit: CustomerRateLimit = request.app.state.order_rate_limit
+    return limit
+
+
+OrderRateLimitDep = Annotated[CustomerRateLimit, Depends(get_order_rate_limit)]

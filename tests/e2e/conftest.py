@@ -1,5 +1,6 @@
 """The three services as real uvicorn processes on free ports, talking real HTTP."""
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -24,8 +25,9 @@ def services(postgres: LocalPostgres, oidc_provider: Hydra, logs_dir: Path) -> I
 
 @pytest.fixture
 async def order_api(services: Services) -> AsyncIterator[httpx.AsyncClient]:
-    """The order API, signed in as the customer `shopper` unless a request says otherwise."""
-    headers = as_customer(services, "shopper")
+    """The order API, signed in as a customer of the test's own unless a request says otherwise
+    (each customer's orders are rate-limited: order/rate_limit.py)."""
+    headers = as_customer(services, f"shopper-{uuid.uuid4().hex[:12]}")
     async with httpx.AsyncClient(
         base_url=services.order_url, headers=headers, timeout=30
     ) as client:

@@ -194,6 +194,11 @@ async def test_one_customer_cannot_drain_stock_faster_than_the_rate_limit(
     assert response.json()["type"].endswith("/rate-limited")
     assert int(response.headers["Retry-After"]) >= 1
     assert burst <= placed <= burst + elapsed * per_second + 1
+    # Bad input is still named as such, not hidden behind the limit.
+    empty = await order_api.post(
+        "/orders", json={"items": []}, headers={**idempotency_key(), **drainer}
+    )
+    assert empty.status_code == 422, empty.text
     assert (await inventory_api.get(f"/stock/{sku}")).json()["available"] == 1000 - 10 * placed
     # Other customers are not held back by the drainer...
     other = await order_api.post("/orders", json=body, headers=idempotency_key())

@@ -19,6 +19,10 @@ TELEMETRY_ENV = {
     "OTEL_BSP_SCHEDULE_DELAY": "500",
     "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=test",
     "CUSTOMER_PSEUDONYM_KEY": PSEUDONYM_KEY,
+    # These tests place orders by the dozen as one customer (their traces are found by it); the
+    # per-customer limit has tests of its own (tests/e2e/test_attacker.py).
+    "CUSTOMER_ORDER_BURST": "1000",
+    "CUSTOMER_ORDERS_PER_SECOND": "1000",
 }
 
 

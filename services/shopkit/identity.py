@@ -13,7 +13,7 @@ the scope a route needs is a 403 naming it.
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -240,10 +240,18 @@ AdminCaller = Annotated[Caller, Depends(require_admin)]
 AdminDep = Depends(require_admin)
 
 
+def is_trusted_service(caller: Caller, trusted_callers: Collection[str]) -> bool:
+    """Whether the caller is one of the trusted services, by a token it got for itself (client
+    credentials: its subject is its own client id). A token some client got on behalf of a user
+    (RFC 9068: `client_id` the app, `sub` the user) is never a service's, even for a user who
+    signed up under a service's name."""
+    return caller.subject in trusted_callers and caller.client_id == caller.subject
+
+
 async def require_trusted_service(request: Request, caller: CallerDep) -> Caller:
     """A service this one takes business calls from (OIDC_TRUSTED_CALLERS: the order service),
     proven by its own token for this service; a network rule alone proves nothing."""
-    if caller.subject not in request.app.state.settings.oidc_trusted_callers:
+    if not is_trusted_service(caller, request.app.state.settings.oidc_trusted_callers):
         raise forbidden(f"{caller.subject} may not call this route")
     return caller
 
@@ -251,7 +259,7 @@ async def require_trusted_service(request: Request, caller: CallerDep) -> Caller
 async def require_trusted_service_or_admin(request: Request, caller: CallerDep) -> Caller:
     """Reads that the order service makes and an operator may make too."""
     settings = request.app.state.settings
-    trusted = caller.subject in settings.oidc_trusted_callers
+    trusted = is_trusted_service(caller, settings.oidc_trusted_callers)
     if not trusted and settings.oidc_admin_scope not in caller.scopes:
         raise forbidden(f"this route needs the {settings.oidc_admin_scope} scope")
     return caller

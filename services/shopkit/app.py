@@ -8,10 +8,11 @@ from importlib.metadata import version
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shopkit import health
 from shopkit.access_log import strip_query_strings
-from shopkit.admission import Admission, AdmissionControl
+from shopkit.admission import Admission, AdmissionControl, AdmissionGate
 from shopkit.db import Database, create_engine
 from shopkit.http import RetryBudget, create_http_client
 from shopkit.identity import TokenVerifier
@@ -24,6 +25,23 @@ from shopkit.trace_boundary import server_telemetry
 
 # Written once, in pyproject.toml; the chart's appVersion follows it (tests/unit).
 VERSION = version("tracing-shop")
+
+
+class ServiceApp(FastAPI):
+    """FastAPI, with admission's gate in front of everything FastAPI does for a request (its
+    telemetry included): what the service cannot take is refused before any of it
+    (shopkit.admission.AdmissionGate)."""
+
+    def __init__(self, *, admission: Admission | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.admission = admission
+        # FastAPI's own entry (its telemetry first), behind the gate when admission is on.
+        self._entry: ASGIApp = super().__call__
+        if admission is not None:
+            self._entry = AdmissionGate(self._entry, admission, health.PATHS)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
 
 
 def create_service_app(
@@ -79,7 +97,8 @@ def create_service_app(
             telemetry.shutdown()
 
     telemetry = setup_telemetry(name, VERSION)
-    app = FastAPI(
+    app = ServiceApp(
+        admission=admission(settings),
         title=f"{name} service",
         description=description,
         version=VERSION,
@@ -92,10 +111,10 @@ def create_service_app(
     app.state.scenarios = scenarios
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    # Added last, so it runs first: a request refused costs no more than its refusal.
+    # Added last, so it runs first: a request it refuses costs no more than its refusal.
     app.add_middleware(
         AdmissionControl,
-        admission=admission(settings),
+        admission=app.admission,
         request_timeout_seconds=settings.request_timeout_seconds,
         exempt=health.PATHS,
     )

@@ -24,7 +24,7 @@ force, `shop.admission.wait` the time admitted requests queued; on the server sp
 import asyncio
 import json
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -38,11 +38,6 @@ from shopkit.problems import Problem, problem_response
 
 tracer = trace.get_tracer(__name__)
 meter = metrics.get_meter(__name__)
-shed = meter.create_counter(
-    "shop.requests.shed",
-    unit="{request}",
-    description="Business requests refused before any work, by reason",
-)
 waited = meter.create_histogram(
     "shop.admission.wait",
     unit="s",
@@ -72,6 +67,9 @@ class Admission:
     max_queued: int
     queue_timeout_seconds: float
     in_flight: int = 0
+    # Requests refused, by reason: the SDK reads them when it exports (shop.requests.shed), so
+    # a refusal costs an addition, not a measurement with attributes to hash.
+    refused: Counter[Shed] = field(default_factory=Counter)
     _queue: deque[asyncio.Future[None]] = field(default_factory=deque)
 
     @property
@@ -123,6 +121,20 @@ def _observe_limit(_: CallbackOptions) -> Iterable[Observation]:
         yield Observation(admission.max_in_flight)
 
 
+def _observe_shed(_: CallbackOptions) -> Iterable[Observation]:
+    refused = sum((admission.refused for admission in _admissions), Counter[Shed]())
+    for reason, count in refused.items():
+        yield Observation(count, {"reason": reason.value})
+
+
+meter.create_observable_counter(
+    "shop.requests.shed",
+    callbacks=[_observe_shed],
+    unit="{request}",
+    description="Business requests refused before any work, by reason",
+)
+
+
 meter.create_observable_gauge(
     "shop.admission.limit",
     callbacks=[_observe_limit],
@@ -152,7 +164,7 @@ class AdmissionGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.admission.full and scope["path"] not in self.exempt:
-            shed.add(1, _QUEUE_FULL)
+            self.admission.refused[Shed.QUEUE_FULL] += 1
             await _send_overloaded(scope["path"], send)
             return
         await self.app(scope, receive, send)
@@ -204,7 +216,7 @@ class AdmissionControl:
                 admission.leave()
                 refused = Shed.DEADLINE
             if refused is not None:
-                shed.add(1, {"reason": refused})
+                admission.refused[refused] += 1
                 span.set_attribute("shop.admission.shed", refused.value)
                 await _refuse(refused, scope, receive, send)
                 return
@@ -305,7 +317,6 @@ async def _refuse(reason: Shed, scope: Scope, receive: Receive, send: Send) -> N
 
 # The gate's answer, encoded once: the problem document without its closing brace (the
 # request's path, its `instance`, goes last), and the headers but its length.
-_QUEUE_FULL = {"reason": Shed.QUEUE_FULL.value}
 _OVERLOADED = problem_response(_overloaded(Shed.QUEUE_FULL))
 _OVERLOADED_BODY = bytes(_OVERLOADED.body).removesuffix(b"}") + b',"instance":'
 _OVERLOADED_HEADERS = [(k, v) for k, v in _OVERLOADED.raw_headers if k != b"content-length"]

@@ -24,7 +24,7 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from shopkit import deadlines
-from shopkit.admission import Admission, AdmissionControl
+from shopkit.admission import Admission, AdmissionControl, Shed
 from shopkit.app import ServiceApp
 from shopkit.telemetry import Telemetry
 
@@ -110,6 +110,7 @@ async def test_the_excess_is_refused_at_once_and_the_queue_served_in_turn(
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert held.bodies[2] == b"kept while queued"  # read while it waited, replayed to the app
     assert (admission.in_flight, admission.queued) == (0, 0)
+    assert admission.refused == {Shed.QUEUE_FULL: 1}  # shop.requests.shed
 
 
 async def test_a_request_waits_no_longer_than_the_queue_timeout(held: Held) -> None:
@@ -126,6 +127,7 @@ async def test_a_request_waits_no_longer_than_the_queue_timeout(held: Held) -> N
     assert 0.05 <= waited < 0.5
     assert held.started == 1
     assert (admission.in_flight, admission.queued) == (0, 0)
+    assert admission.refused == {Shed.QUEUE_TIMEOUT: 1}
 
 
 async def test_the_callers_budget_bounds_the_request_and_a_spent_one_is_not_started(
@@ -144,6 +146,7 @@ async def test_the_callers_budget_bounds_the_request_and_a_spent_one_is_not_star
     assert spent.status_code == 504
     assert spent.json()["type"].endswith("/deadline-exceeded")
     assert held.started == 2
+    assert admission.refused == {Shed.DEADLINE: 1}
 
 
 async def test_a_queued_request_whose_client_goes_away_is_dropped(held: Held) -> None:
@@ -198,6 +201,7 @@ async def test_a_queued_request_whose_client_goes_away_is_dropped(held: Held) ->
     assert first_sent[0]["status"] == 200
     assert held.started == 1  # the dropped request never ran
     assert admission.in_flight == 0
+    assert admission.refused == {Shed.CLIENT_GONE: 1}
 
 
 async def test_the_gate_refuses_the_excess_before_the_server_telemetry_sees_it(
@@ -242,6 +246,7 @@ async def test_the_gate_refuses_the_excess_before_the_server_telemetry_sees_it(
         held.release.set()
         assert (await running).status_code == 200
     assert held.started == 1
+    assert admission.refused == {Shed.QUEUE_FULL: 1}  # counted, though not by the telemetry
 
     server = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
     assert [(s.name, (s.attributes or {}).get("http.response.status_code")) for s in server] == [

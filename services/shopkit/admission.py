@@ -150,11 +150,12 @@ class AdmissionGate:
 
     At four times its capacity a service refuses five requests of every six. Refused inside
     FastAPI's telemetry, each cost a server span (started, ended, exported), two HTTP metric
-    recordings and a JSON response built anew: on the order service, about a third of its CPU
-    went to refusing, and goodput fell to 0.6 of capacity (docs/overload.md). Here a refusal is
-    counted in `shop.requests.shed{reason="queue_full"}` and nothing else: no span, not in
-    `http.server.*` (the dashboards add the two for the offered load). The few requests that
-    queue and then fail (queue timeout, deadline) are refused by `AdmissionControl`, with a span.
+    recordings and a JSON response built anew: about 30% of the order service's samples under
+    py-spy went to refusing, and goodput fell to 0.6 of capacity (docs/overload.md). Here a
+    refusal is counted in `shop.requests.shed{reason="queue_full"}` and nothing else: no span,
+    not in `http.server.*` (the dashboards add the two for the offered load). The few requests
+    that queue and then fail (queue timeout, deadline) are refused by `AdmissionControl`, with
+    a span.
     """
 
     def __init__(self, app: ASGIApp, admission: Admission, exempt: frozenset[str]) -> None:

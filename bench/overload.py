@@ -268,7 +268,10 @@ def run_variant(
         spy.wait()
         print(name, profiling.summarize(profile))
     after = asyncio.run(spike(workload, capacity / 2, RECOVERY_SECONDS, port))
+    tail = {q: quantile(spiked.shed, q) for q in (0.5, 0.9, 0.99, 0.999)}
+    shed_ms = {q: None if v is None else round(v * 1000) for q, v in tail.items()}
     print(row(name, multiple, spiked, after), dict(spiked.outcomes), dict(spiked.reasons))
+    print(f"  503s' latency by quantile (ms): {shed_ms}", flush=True)
     settle(workload)
     return spiked, after
 

@@ -33,13 +33,15 @@ class Request:
 @dataclass(frozen=True)
 class Answer:
     """Status and body of an answer, or the reason there was none (`timeout`, `error`), and
-    the seconds from when the request was due."""
+    the seconds from when the request was due. `lag`: how late the generator itself began to
+    send it (its own event loop busy), part of `latency` that the server never saw."""
 
     request: Request
     status: int | None
     body: bytes
     latency: float
     failure: str | None = None
+    lag: float = 0.0
 
     @property
     def outcome(self) -> str:
@@ -109,14 +111,16 @@ async def open_loop(
     answers: list[Answer | None] = [None] * round(rate * seconds)
 
     async def one(i: int, due: float) -> None:
+        lag = time.perf_counter() - due
         request = next_request(i)
         try:
             status, body = await connections.send(request, patience)
-            answers[i] = Answer(request, status, body, time.perf_counter() - due)
+            answers[i] = Answer(request, status, body, time.perf_counter() - due, lag=lag)
         except TimeoutError:
-            answers[i] = Answer(request, None, b"", time.perf_counter() - due, "timeout")
+            answers[i] = Answer(request, None, b"", time.perf_counter() - due, "timeout", lag)
         except (OSError, asyncio.IncompleteReadError) as exc:
-            answers[i] = Answer(request, None, b"", time.perf_counter() - due, type(exc).__name__)
+            latency = time.perf_counter() - due
+            answers[i] = Answer(request, None, b"", latency, type(exc).__name__, lag)
 
     tasks = []
     start = time.perf_counter()

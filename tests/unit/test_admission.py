@@ -11,6 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -18,7 +24,9 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from shopkit import deadlines
-from shopkit.admission import Admission, AdmissionControl
+from shopkit.admission import Admission, AdmissionControl, Shed
+from shopkit.app import ServiceApp
+from shopkit.telemetry import Telemetry
 
 
 class Held:
@@ -102,6 +110,7 @@ async def test_the_excess_is_refused_at_once_and_the_queue_served_in_turn(
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert held.bodies[2] == b"kept while queued"  # read while it waited, replayed to the app
     assert (admission.in_flight, admission.queued) == (0, 0)
+    assert admission.refused == {Shed.QUEUE_FULL: 1}  # shop.requests.shed
 
 
 async def test_a_request_waits_no_longer_than_the_queue_timeout(held: Held) -> None:
@@ -118,6 +127,7 @@ async def test_a_request_waits_no_longer_than_the_queue_timeout(held: Held) -> N
     assert 0.05 <= waited < 0.5
     assert held.started == 1
     assert (admission.in_flight, admission.queued) == (0, 0)
+    assert admission.refused == {Shed.QUEUE_TIMEOUT: 1}
 
 
 async def test_the_callers_budget_bounds_the_request_and_a_spent_one_is_not_started(
@@ -136,6 +146,7 @@ async def test_the_callers_budget_bounds_the_request_and_a_spent_one_is_not_star
     assert spent.status_code == 504
     assert spent.json()["type"].endswith("/deadline-exceeded")
     assert held.started == 2
+    assert admission.refused == {Shed.DEADLINE: 1}
 
 
 async def test_a_queued_request_whose_client_goes_away_is_dropped(held: Held) -> None:
@@ -190,3 +201,66 @@ async def test_a_queued_request_whose_client_goes_away_is_dropped(held: Held) ->
     assert first_sent[0]["status"] == 200
     assert held.started == 1  # the dropped request never ran
     assert admission.in_flight == 0
+    assert admission.refused == {Shed.CLIENT_GONE: 1}
+
+
+async def test_the_gate_refuses_the_excess_before_the_server_telemetry_sees_it(
+    held: Held,
+) -> None:
+    """With no slot and no place in the queue left, a request is refused in front of FastAPI
+    (shopkit.app.ServiceApp): no server span, no HTTP metrics, the same 503. The admitted
+    request has both, and the probes still pass."""
+    spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    telemetry = Telemetry(tracer_provider, MeterProvider(metric_readers=[reader]))
+    admission = Admission(max_in_flight=1, max_queued=0, queue_timeout_seconds=5)
+    app = ServiceApp(admission=admission, telemetry=telemetry.server)
+    app.add_api_route("/work", held.business, methods=["GET"])
+    app.add_api_route("/healthz", held.healthz)
+    app.add_middleware(
+        AdmissionControl,
+        admission=admission,
+        request_timeout_seconds=5.0,
+        exempt=frozenset({"/healthz"}),
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+        running = asyncio.create_task(client.get("/work"))
+        await _until(lambda: held.started == 1, "one request running")
+        assert admission.full
+
+        refused = await client.get("/work")
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json() == {
+            "type": "https://shop.example.com/problems/overloaded",
+            "title": "Service overloaded",
+            "status": 503,
+            "detail": "too many requests in progress; retry after the delay Retry-After gives",
+            "reason": "queue_full",
+            "instance": "/work",
+        }
+        assert (await client.get("/healthz")).status_code == 200
+        held.release.set()
+        assert (await running).status_code == 200
+    assert held.started == 1
+    assert admission.refused == {Shed.QUEUE_FULL: 1}  # counted, though not by the telemetry
+
+    server = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert [(s.name, (s.attributes or {}).get("http.response.status_code")) for s in server] == [
+        ("GET /work", 200)
+    ]
+    data = reader.get_metrics_data()
+    assert data is not None
+    counted = [
+        (dict(point.attributes or {}).get("http.response.status_code"), point.count)
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "http.server.request.duration"
+        for point in metric.data.data_points
+        if isinstance(point, HistogramDataPoint)
+    ]
+    assert counted == [(200, 1)]

@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shopkit import db_telemetry, http_telemetry
+from shopkit.server_metrics import ServerMeters
 
 # The longest a stopping process waits for its last spans and metrics to leave. Each OTLP
 # exporter retries an unreachable Collector for up to 10 s (OTEL_EXPORTER_OTLP_TIMEOUT), one for
@@ -65,14 +66,15 @@ class Telemetry:
         and HTTP server metrics. It names each span once its router has matched the request;
         FastAPIInstrumentor, its alternative, matches the routes a second time on every request
         and costs 60-140 µs more per request (`python -m bench.floor`, docs/benchmarks.md). Its
-        logs (the JSON logs carry trace ids) and its spans per dependency are left off."""
+        logs (the JSON logs carry trace ids) and its spans per dependency are left off; its
+        `http.server.active_requests` is read at collection (shopkit/server_metrics.py)."""
         return {
             "tracing": self.enabled,
             "metrics": self.enabled,
             "logs": False,
             "operation_spans": False,
             "tracer_provider": self.tracer_provider,
-            "meter_provider": self.meter_provider,
+            "meter_provider": ServerMeters(self.meter_provider) if self.meter_provider else None,
             "exclude": _is_probe,
         }
 

@@ -165,7 +165,7 @@ def setup_telemetry(
 class HashedOnce(Resource):
     """The process's resource, hashed once. The OTLP encoders group every exported span and
     metric point by its resource, a dict lookup that hashes it; the SDK's `Resource.__hash__`
-    (1.45) serializes all the attributes to sorted JSON on every call: 7-13% of the span export
+    (1.45) serializes all the attributes to sorted JSON on every call: 7-14% of the span export
     thread's CPU at 100% sampling here (docs/benchmarks.md). Upstream left it so when it fixed
     that hash for bytes values (open-telemetry/opentelemetry-python#5577). A resource's
     attributes are immutable, so its hash never changes; equality is the SDK's."""

@@ -88,9 +88,14 @@ def create_service_app(
         # as the process: out of the collector's sight, a full collection has little left to
         # walk. It walked about 130,000 objects in 40-55 ms, the event loop stalled meanwhile:
         # under load at 2-4x capacity, freezing halved the p99 of the refusals and the probes
-        # (docs/overload.md, "What a refusal costs").
+        # (docs/overload.md, "What a refusal costs"). A young generation of 10,000 objects
+        # rather than 700 is collected less often (most of a request's garbage is freed by
+        # reference counting anyway). CPU per GET /orders/{id}, the three services, side by
+        # side (bench.tune, docs/benchmarks.md, issue 20's second pass): no SDK 3.66 ms ->
+        # 3.29 (freeze) -> 3.27 (and the threshold); SDK sampling nothing 4.45 -> 4.15 -> 4.02.
         gc.collect()
         gc.freeze()
+        gc.set_threshold(10_000, 10, 10)
         tasks = [asyncio.create_task(loop(app), name=loop.__name__) for loop in background]
         try:
             yield

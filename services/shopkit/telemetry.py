@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shopkit import db_telemetry, http_telemetry
+from shopkit.server_metrics import ServerMeters
 
 # The longest a stopping process waits for its last spans and metrics to leave. Each OTLP
 # exporter retries an unreachable Collector for up to 10 s (OTEL_EXPORTER_OTLP_TIMEOUT), one for
@@ -65,14 +66,15 @@ class Telemetry:
         and HTTP server metrics. It names each span once its router has matched the request;
         FastAPIInstrumentor, its alternative, matches the routes a second time on every request
         and costs 60-140 µs more per request (`python -m bench.floor`, docs/benchmarks.md). Its
-        logs (the JSON logs carry trace ids) and its spans per dependency are left off."""
+        logs (the JSON logs carry trace ids) and its spans per dependency are left off; its
+        `http.server.active_requests` is read at collection (shopkit/server_metrics.py)."""
         return {
             "tracing": self.enabled,
             "metrics": self.enabled,
             "logs": False,
             "operation_spans": False,
             "tracer_provider": self.tracer_provider,
-            "meter_provider": self.meter_provider,
+            "meter_provider": ServerMeters(self.meter_provider) if self.meter_provider else None,
             "exclude": _is_probe,
         }
 
@@ -124,15 +126,17 @@ def setup_telemetry(
     # The new, stable HTTP and database semantic conventions (names, attributes, units).
     os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database")
 
-    resource = Resource.create(
-        {
-            "service.name": f"{service}-service",
-            "service.namespace": "shop",
-            "service.version": version,
-            "service.instance.id": str(uuid.uuid4()),
-            "deployment.environment.name": "local",
-        }
-    ).merge(OTELResourceDetector().detect())  # OTEL_SERVICE_NAME and _RESOURCE_ATTRIBUTES win
+    resource = HashedOnce(
+        Resource.create(
+            {
+                "service.name": f"{service}-service",
+                "service.namespace": "shop",
+                "service.version": version,
+                "service.instance.id": str(uuid.uuid4()),
+                "deployment.environment.name": "local",
+            }
+        ).merge(OTELResourceDetector().detect())  # OTEL_SERVICE_NAME and _RESOURCE_ATTRIBUTES win
+    )
 
     # The exporters and the sampler read OTEL_EXPORTER_OTLP_* and OTEL_TRACES_SAMPLER(_ARG).
     # The batch processor exports from its own thread and drops spans when its queue is
@@ -156,6 +160,22 @@ def setup_telemetry(
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     return Telemetry(tracer_provider, meter_provider)
+
+
+class HashedOnce(Resource):
+    """The process's resource, hashed once. The OTLP encoders group every exported span and
+    metric point by its resource, a dict lookup that hashes it; the SDK's `Resource.__hash__`
+    (1.45) serializes all the attributes to sorted JSON on every call: 7-14% of the span export
+    thread's CPU at 100% sampling here (docs/benchmarks.md). Upstream left it so when it fixed
+    that hash for bytes values (open-telemetry/opentelemetry-python#5577). A resource's
+    attributes are immutable, so its hash never changes; equality is the SDK's."""
+
+    def __init__(self, resource: Resource) -> None:
+        super().__init__(resource.attributes, resource.schema_url)
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 def _exports(exporter_variable: str, protocol_variable: str) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from inventory.stock import LEVELS
 from shopkit import db_telemetry
 from shopkit.db import Database
+from tests.support.metrics import collected
 
 
 class Telemetry:
@@ -32,15 +33,8 @@ class Telemetry:
         self.meter_provider = MeterProvider(metric_readers=[self.metrics])
 
     def points(self, metric: str) -> list[tuple[dict[str, Any], Any]]:
-        data = self.metrics.get_metrics_data()
-        assert data is not None
         return [
-            (dict(point.attributes or {}), point)
-            for resource in data.resource_metrics
-            for scope in resource.scope_metrics
-            for found in scope.metrics
-            if found.name == metric
-            for point in found.data.data_points
+            (dict(point.attributes or {}), point) for _, _, point in collected(self.metrics, metric)
         ]
 
 

@@ -27,6 +27,7 @@ from shopkit import deadlines
 from shopkit.admission import Admission, AdmissionControl, Shed
 from shopkit.app import ServiceApp
 from shopkit.telemetry import Telemetry
+from tests.support.metrics import collected
 
 
 class Held:
@@ -252,15 +253,9 @@ async def test_the_gate_refuses_the_excess_before_the_server_telemetry_sees_it(
     assert [(s.name, (s.attributes or {}).get("http.response.status_code")) for s in server] == [
         ("GET /work", 200)
     ]
-    data = reader.get_metrics_data()
-    assert data is not None
     counted = [
         (dict(point.attributes or {}).get("http.response.status_code"), point.count)
-        for resource in data.resource_metrics
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-        if metric.name == "http.server.request.duration"
-        for point in metric.data.data_points
+        for _, _, point in collected(reader, "http.server.request.duration")
         if isinstance(point, HistogramDataPoint)
     ]
     assert counted == [(200, 1)]

@@ -7,18 +7,17 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, Sum
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint, Sum
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shopkit.server_metrics import ACTIVE_REQUESTS
 from shopkit.telemetry import setup_telemetry
+from tests.support.metrics import collected
 
 Series = list[tuple[Any, ...]]
 
 
 def active_requests(reader: InMemoryMetricReader) -> Series:
-    data = reader.get_metrics_data()
-    assert data is not None
     return sorted(
         (
             scope.scope.name,
@@ -31,11 +30,8 @@ def active_requests(reader: InMemoryMetricReader) -> Series:
             tuple(sorted((point.attributes or {}).items())),
             point.value,
         )
-        for resource in data.resource_metrics
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-        if metric.name == ACTIVE_REQUESTS and isinstance(metric.data, Sum)
-        for point in metric.data.data_points
+        for scope, metric, point in collected(reader, ACTIVE_REQUESTS)
+        if isinstance(metric.data, Sum) and isinstance(point, NumberDataPoint)
     )
 
 

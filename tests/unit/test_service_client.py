@@ -24,6 +24,7 @@ from shopkit import deadlines, http_telemetry
 from shopkit.http import RetryBudget, ServiceClient, create_http_client
 from shopkit.problems import DependencyUnavailable
 from shopkit.settings import ClientSettings
+from tests.support.metrics import collected
 
 T = TypeVar("T")
 
@@ -170,15 +171,9 @@ async def _echo_traceparent(reader: asyncio.StreamReader, writer: asyncio.Stream
 
 
 def _durations(reader: InMemoryMetricReader) -> list[tuple[dict[str, object], int]]:
-    data = reader.get_metrics_data()
-    assert data is not None
     return [
         (dict(point.attributes or {}), point.count)
-        for resource in data.resource_metrics
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-        if metric.name == "http.client.request.duration"
-        for point in metric.data.data_points
+        for _, _, point in collected(reader, "http.client.request.duration")
         if isinstance(point, HistogramDataPoint)
     ]
 

@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from shopkit.telemetry import setup_telemetry
+from tests.support.metrics import collected
 
 
 async def test_a_request_makes_one_server_span_and_one_duration_series_per_route() -> None:
@@ -42,15 +43,9 @@ async def test_a_request_makes_one_server_span_and_one_duration_series_per_route
     server = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
     assert sorted(s.name for s in server) == ["GET /items/{item_id}"] * 3 + ["GET /other"]
 
-    data = metrics.get_metrics_data()
-    assert data is not None
     series = [
         (scope.scope.name, dict(point.attributes or {}).get("http.route"), point.count)
-        for resource in data.resource_metrics
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-        if metric.name == "http.server.request.duration"
-        for point in metric.data.data_points
+        for scope, _, point in collected(metrics, "http.server.request.duration")
         if isinstance(point, HistogramDataPoint)
     ]
     assert sorted((route, count) for _, route, count in series) == [

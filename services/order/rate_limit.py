@@ -1,6 +1,6 @@
 """How many orders one customer may place: a token bucket per customer.
 
-Caps per order (MAX_UNITS_PER_ORDER, MAX_LINES_PER_ORDER) bound what one request can hold; this
+The cap per order (MAX_UNITS_PER_ORDER, order/schemas.py) bounds what one request can hold; this
 bounds how fast one customer can repeat it, so that no signed-up account drains a product's
 stock, or the shop's capacity, in a few seconds. Each customer may place `burst` orders at once,
 then `per_second` more each second; the rest get 429 problem+json with Retry-After, before any

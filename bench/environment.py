@@ -143,11 +143,6 @@ class Services(services.Services):
         return sum(self.cpu_seconds_by_service().values())
 
 
-# The per-customer order limit (order/rate_limit.py), out of the way of a load generator that
-# places the orders of many customers under one token.
-UNLIMITED_CUSTOMER = {"CUSTOMER_ORDER_BURST": "1000000", "CUSTOMER_ORDERS_PER_SECOND": "1000000"}
-
-
 def start_services(
     workdir: Path,
     private: PrivateStack,
@@ -162,7 +157,7 @@ def start_services(
     started.env = {
         "LOG_LEVEL": "WARNING",
         "ADMISSION_ENABLED": "false",
-        **UNLIMITED_CUSTOMER,
+        **services.UNLIMITED_ORDERS_PER_CUSTOMER,
         **extra_env,
     }
     started.service_env = per_service_env or {}

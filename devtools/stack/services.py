@@ -19,6 +19,12 @@ from shopctl.migrations import SERVICES
 
 # The README's ports (`make run`): order first, then the services it calls.
 PORTS = {name: 8000 + i for i, name in enumerate(reversed(SERVICES))}
+# The order service's per-customer limit (order/rate_limit.py) lifted, for load generators and
+# tests that place many customers' orders under one signed-in customer.
+UNLIMITED_ORDERS_PER_CUSTOMER = {
+    "CUSTOMER_ORDER_BURST": "1000000",
+    "CUSTOMER_ORDERS_PER_SECOND": "1000000",
+}
 
 
 def uvicorn_command(name: str, port: int) -> list[str]:

@@ -23,7 +23,7 @@ import pytest
 from bench.openloop import Answer, Request, open_loop
 from devtools.stack.hydra import Hydra
 from devtools.stack.postgres import LocalPostgres
-from devtools.stack.services import Services
+from devtools.stack.services import UNLIMITED_ORDERS_PER_CUSTOMER, Services
 from shopkit import deadlines
 from tests.support.shop import admin, as_customer, new_product, seed_database
 
@@ -53,8 +53,7 @@ def overloaded(postgres: LocalPostgres, oidc_provider: Hydra, logs_dir: Path) ->
         "IDEMPOTENCY_CLAIM_TTL_SECONDS": str(LEASE_SECONDS),
         "RECOVERY_INTERVAL_SECONDS": "0.5",
         # One signed-in customer stands for a spike's many: no per-customer limit in the way.
-        "CUSTOMER_ORDER_BURST": "1000000",
-        "CUSTOMER_ORDERS_PER_SECOND": "1000000",
+        **UNLIMITED_ORDERS_PER_CUSTOMER,
     }
     own.start_all()
     yield own

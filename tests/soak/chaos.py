@@ -37,7 +37,7 @@ from devtools.stack.hydra import Hydra
 from devtools.stack.hydra import Ports as HydraPorts
 from devtools.stack.postgres import LocalPostgres
 from devtools.stack.processes import free_port
-from devtools.stack.services import Services
+from devtools.stack.services import UNLIMITED_ORDERS_PER_CUSTOMER, Services
 from devtools.stack.versions import REPO
 from shopctl.migrations import SERVICES
 
@@ -134,8 +134,7 @@ class Cluster:
             "OTEL_SDK_DISABLED": "true",
             # Each client places orders back to back, faster than a customer may; the soak
             # is about crashes, not about that limit.
-            "CUSTOMER_ORDER_BURST": "1000000",
-            "CUSTOMER_ORDERS_PER_SECOND": "1000000",
+            **UNLIMITED_ORDERS_PER_CUSTOMER,
         }
         if config.services_path:
             self.env["PYTHONPATH"] = config.services_path

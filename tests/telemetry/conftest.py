@@ -7,7 +7,7 @@ import pytest
 
 from devtools.stack.hydra import Hydra
 from devtools.stack.postgres import LocalPostgres
-from devtools.stack.services import Services
+from devtools.stack.services import UNLIMITED_ORDERS_PER_CUSTOMER, Services
 from devtools.stack.telemetry import Telemetry
 from tests.support.shop import seed_database
 from tests.support.telemetry import PSEUDONYM_KEY
@@ -21,8 +21,7 @@ TELEMETRY_ENV = {
     "CUSTOMER_PSEUDONYM_KEY": PSEUDONYM_KEY,
     # These tests place orders by the dozen as one customer (their traces are found by it); the
     # per-customer limit has tests of its own (tests/e2e/test_attacker.py).
-    "CUSTOMER_ORDER_BURST": "1000",
-    "CUSTOMER_ORDERS_PER_SECOND": "1000",
+    **UNLIMITED_ORDERS_PER_CUSTOMER,
 }
 
 

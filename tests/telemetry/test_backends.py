@@ -94,10 +94,13 @@ def test_trace_is_stored_in_jaeger(sent: SentRequest) -> None:
     )
 
     def our_trace() -> dict[str, Any] | None:
+        # Each span is exported as it ends, the query before its server span, and the
+        # Collector may hand them to Jaeger in separate batches: wait for both.
         traces = get_json(url)["data"] or []
-        return next((t for t in traces if t["traceID"] == sent.trace_id), None)
+        trace = next((t for t in traces if t["traceID"] == sent.trace_id), None)
+        return trace if trace is not None and len(trace["spans"]) >= 2 else None
 
-    trace = wait_for(f"trace {sent.trace_id} in Jaeger", our_trace)
+    trace = wait_for(f"both spans of trace {sent.trace_id} in Jaeger", our_trace)
     spans = {span["operationName"]: span for span in trace["spans"]}
     assert set(spans) == {"POST /orders", "SELECT shop"}
     server_tags = {tag["key"]: tag["value"] for tag in spans["POST /orders"]["tags"]}

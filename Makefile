@@ -84,11 +84,6 @@ traces: install ## Slowest traces, N+1 queries, sequential calls and error origi
 bench: install telemetry-tools hydra postgres-server ## Benchmark on a private stack (free ports): results in .run/bench, see docs/benchmarks.md
 	$(PY) -m bench --profile --out .run/bench
 
-.PHONY: bench-overload
-bench-overload: install telemetry-tools hydra postgres-server ## Goodput and p99 from 0.5x to 4x capacity, with and without admission control
-	mkdir -p .run/bench
-	set -o pipefail; $(PY) -m bench.overload --multiples 0.5 1 2 4 --get-share 0.75 --plot .run/bench/overload.png | tee .run/bench/overload.md
-
 .PHONY: soak
 soak: install hydra postgres-server ## Crash soak on a private stack: kill -9 and PostgreSQL restarts for DURATION, then the invariants
 	$(PY) -m tests.soak --duration $(DURATION)

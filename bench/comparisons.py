@@ -10,6 +10,8 @@ take turns round by round; each comparison reports the median round:
 - async vs the sync baseline (10% sampling, the same for both): 20 ms added, 50 clients;
 - the span pipeline (100% sampling): spans counted at each hop at the highest rate that the
   100% variant's sweep sustained, then (--profile) py-spy on each service at capacity.
+Last, on stacks of its own: open-loop spikes from 0.5x to 4x the capacity, with and without
+admission control (bench.overload).
 """
 
 import os
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from bench import environment, load, pipeline, profiling
+from bench import environment, load, overload, pipeline, profiling
 from bench.results import (
     AsyncVsSync,
     BenchmarkRun,
@@ -54,6 +56,9 @@ FULL = RunSize(
     sync_latencies_ms=(20, 100),
     pipeline_s=30,
     orders=200,
+    overload_multiples=(0.5, 1.0, 2.0, 4.0),
+    overload_s=10,
+    overload_recovery_s=4,
 )
 QUICK = RunSize(
     name="quick",
@@ -68,11 +73,15 @@ QUICK = RunSize(
     sync_latencies_ms=(20,),
     pipeline_s=3,
     orders=20,
+    overload_multiples=(2.0,),
+    overload_s=2,
+    overload_recovery_s=1,
 )
 SUSTAINED = SustainedRate()
 FANOUT_INJECTED_MS = 100
 FANOUT_CLIENTS = 4  # few enough that nothing queues, so p50 is pure path
 SYNC_CLIENTS = 50
+OVERLOAD_GET_SHARE = 0.75  # a quarter POST /orders: the admission limit holds writes too
 
 
 def run(size: RunSize, out: Path, with_profiles: bool = False) -> BenchmarkRun:
@@ -109,6 +118,17 @@ def run(size: RunSize, out: Path, with_profiles: bool = False) -> BenchmarkRun:
         profiles = None
         if with_profiles:
             profiles = _profiles(size, stacks[sampled_100], workloads[sampled_100], out)
+    # On stacks of its own (bench.overload), with and without admission control.
+    overload_run, _ = overload.measure(
+        overload.Plan(
+            multiples=size.overload_multiples,
+            seconds=size.overload_s,
+            get_share=OVERLOAD_GET_SHARE,
+            capacity_s=size.capacity_s,
+            recovery_s=size.overload_recovery_s,
+            orders=size.orders,
+        )
+    )
     return BenchmarkRun(
         run_size=size,
         sustained=SUSTAINED,
@@ -116,6 +136,7 @@ def run(size: RunSize, out: Path, with_profiles: bool = False) -> BenchmarkRun:
         fanout=fanout,
         async_vs_sync=async_vs_sync,
         pipeline=span_pipeline,
+        overload=overload_run,
         profiles=profiles,
         backend_restarts=tuple(restarts),
         machine=Machine(

@@ -3,8 +3,8 @@ control, side by side (docs/overload.md, docs/benchmarks.md "Overload").
 
 Stacks on one private PostgreSQL: one as shipped, one with `ADMISSION_ENABLED=false`, and one
 per `--variant` (settings, or older code: `PYTHONPATH=<its worktree>/services`). The capacity
-is the closed-loop throughput of `GET /orders/{id}` on the stack without admission control (32
-clients), as issue 19 measured it. Then, for each multiple of that capacity and each stack in
+is the closed-loop throughput of the spikes' workload on the stack without admission control
+(32 clients), as issue 19 measured it. Then, for each multiple of that capacity and each stack in
 turn: an open-loop spike (bench/openloop.py: requests sent on schedule whatever the answers;
 clients wait 10 s at most), with both probes polled every 100 ms; then half the capacity for a
 few seconds, to see how soon the service is itself again.
@@ -17,6 +17,7 @@ whole machine (which other work shares). `--get-share 0.75` makes a quarter of t
 `POST /orders`; `--plot FILE` draws goodput and p99 against offered load. Telemetry is on as
 `make run` has it (every trace kept) unless `--sampling -1`. `--profile DIR` samples the order
 service with py-spy during each spike (bench/profiling.py) and prints where its CPU went.
+`make bench` runs `measure` from 0.5x to 4x, a quarter `POST /orders`, into its results.
 """
 
 import argparse
@@ -32,9 +33,10 @@ from pathlib import Path
 import httpx
 import psutil  # type: ignore[import-untyped]
 
-from bench import environment, load, profiling
+from bench import environment, load, profiling, report
 from bench.load import Workload
 from bench.openloop import Request, open_loop
+from bench.results import Admission, OverloadRun, OverloadSpike
 from bench.tune import parse_variant
 from devtools.stack.processes import HOST
 from devtools.stack.services import PORTS
@@ -179,6 +181,98 @@ def row(name: str, multiple: float, spiked: Spike, after: Spike) -> str:
     )
 
 
+# (admission, multiple, the spike, the half-capacity load after it), in the order run.
+Spikes = list[tuple[str, float, Spike, Spike]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to run: spikes at `multiples` of the capacity, each `seconds` long, on each stack
+    in turn; `recovery_s` at half the capacity after each."""
+
+    multiples: tuple[float, ...]
+    seconds: float
+    get_share: float = 1.0
+    sampling: float | None = 1.0  # as bench.environment.telemetry_env; None: SDK disabled
+    capacity: float | None = None  # requests/s; None: measured
+    capacity_s: float = 10.0
+    recovery_s: float = RECOVERY_SECONDS
+    orders: int = 200
+    variants: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    profile: Path | None = None
+
+
+def measure(plan: Plan) -> tuple[OverloadRun, Spikes]:
+    """The spikes of `plan` on private stacks: with admission control, without, and one per
+    extra variant. Returns their summary and every spike as measured."""
+    stacks_env: dict[str, dict[str, dict[str, str]]] = {
+        Admission.ON: {},
+        Admission.OFF: {service: {"ADMISSION_ENABLED": "false"} for service in PORTS},
+        **plan.variants,
+    }
+    spikes: Spikes = []
+    with environment.private_stack("overload", with_telemetry=plan.sampling is not None) as private:
+        telemetry = environment.telemetry_env(private.telemetry, plan.sampling)
+        stacks: dict[str, environment.Services] = {}
+        try:
+            for i, (name, env) in enumerate(stacks_env.items()):
+                folder = private.workdir / f"variant-{i}"
+                stacks[name] = environment.start_services(
+                    folder, private, {**telemetry, "ADMISSION_ENABLED": "true"}, env
+                )
+            workloads = {
+                name: load.prepared_workload(stack, plan.orders, plan.get_share)
+                for name, stack in stacks.items()
+            }
+            capacity = plan.capacity
+            if capacity is None:
+                cpu = stacks[Admission.OFF].cpu_seconds_by_service
+                unlimited = workloads[Admission.OFF]
+                load.run_closed(cpu, unlimited, 32, min(2.0, plan.capacity_s))  # warm-up
+                closed = load.run_closed(cpu, unlimited, 32, plan.capacity_s)
+                capacity = closed.overall.throughput_rps
+            print(f"capacity (closed loop, 32 clients, no admission control): {capacity:.0f}/s")
+            for multiple in plan.multiples:
+                for i, (name, services) in enumerate(stacks.items()):
+                    profile = None
+                    if plan.profile:
+                        profile = plan.profile / f"variant-{i}-{multiple:g}x.txt"
+                    spiked, after = run_variant(
+                        name, services, workloads[name], multiple, capacity, plan, profile
+                    )
+                    spikes.append((name, multiple, spiked, after))
+        finally:
+            for services in stacks.values():
+                services.stop()
+    run = OverloadRun(
+        capacity_rps=capacity,
+        get_share=plan.get_share,
+        spike_s=plan.seconds,
+        spikes=tuple(summary(*measured) for measured in spikes),
+    )
+    return run, spikes
+
+
+def summary(admission: str, multiple: float, spiked: Spike, after: Spike) -> OverloadSpike:
+    def ms(values: list[float]) -> float | None:
+        found = quantile(values, 0.99)
+        return None if found is None else found * 1000
+
+    return OverloadSpike(
+        admission=admission,
+        multiple=multiple,
+        offered_rps=spiked.offered_rps,
+        goodput_rps=spiked.goodput_rps,
+        timely_goodput_rps=spiked.timely_rps,
+        answered_p99_ms=ms(spiked.answered),
+        shed=len(spiked.shed),
+        shed_p99_ms=ms(spiked.shed),
+        client_timeouts=spiked.outcomes["timeout"],
+        probes_p99_ms=ms(spiked.probes),
+        after_p99_ms=ms(after.answered),
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.overload", description=__doc__)
     parser.add_argument("--multiples", type=float, nargs="+", default=[2.0, 4.0])
@@ -197,50 +291,22 @@ def main() -> int:
     parser.add_argument("--profile", type=Path, help="a folder for py-spy's stacks of each spike")
     parser.add_argument("--plot", type=Path, help="a PNG of goodput and p99 against offered load")
     args = parser.parse_args()
-    sampling = None if args.sampling < 0 else args.sampling
-
-    variants: dict[str, dict[str, dict[str, str]]] = {
-        "admission control": {},
-        "none": {service: {"ADMISSION_ENABLED": "false"} for service in PORTS},
-    }
-    variants.update(parse_variant(spec) for spec in args.variant)
-    results: dict[str, list[tuple[float, Spike, Spike]]] = {name: [] for name in variants}
-    with environment.private_stack("overload", with_telemetry=sampling is not None) as private:
-        telemetry = environment.telemetry_env(private.telemetry, sampling)
-        stacks: dict[str, environment.Services] = {}
-        try:
-            for i, (name, env) in enumerate(variants.items()):
-                folder = private.workdir / f"variant-{i}"
-                stacks[name] = environment.start_services(
-                    folder, private, {**telemetry, "ADMISSION_ENABLED": "true"}, env
-                )
-            workloads = {
-                name: load.prepared_workload(s, 200, args.get_share) for name, s in stacks.items()
-            }
-            capacity = args.capacity
-            if capacity is None:
-                cpu = stacks["none"].cpu_seconds_by_service
-                load.run_closed(cpu, workloads["none"], 32, 2)  # warm-up, not measured
-                capacity = load.run_closed(cpu, workloads["none"], 32, 10).overall.throughput_rps
-            print(f"capacity (closed loop, 32 clients, no admission control): {capacity:.0f}/s")
-            for multiple in args.multiples:
-                for i, (name, services) in enumerate(stacks.items()):
-                    profile = None
-                    if args.profile:
-                        profile = args.profile / f"variant-{i}-{multiple:g}x.txt"
-                    spiked, after = run_variant(
-                        name, services, workloads[name], multiple, capacity, args.seconds, profile
-                    )
-                    results[name].append((multiple, spiked, after))
-        finally:
-            for services in stacks.values():
-                services.stop()
+    plan = Plan(
+        multiples=tuple(args.multiples),
+        seconds=args.seconds,
+        get_share=args.get_share,
+        sampling=None if args.sampling < 0 else args.sampling,
+        capacity=args.capacity,
+        variants=dict(parse_variant(spec) for spec in args.variant),
+        profile=args.profile,
+    )
+    run, spikes = measure(plan)
     print(HEADER)
-    for i in range(len(args.multiples)):  # a multiple given twice is two rounds
-        for name, rows in results.items():
-            print(row(name, *rows[i]))
+    for measured in spikes:  # by multiple, the stacks side by side
+        print(row(*measured))
     if args.plot:
-        plot(results, capacity, args.plot)
+        report.overload_plot(run, args.plot)
+        print(f"plot: {args.plot}")
     return 0
 
 
@@ -250,7 +316,7 @@ def run_variant(
     workload: Workload,
     multiple: float,
     capacity: float,
-    seconds: float,
+    plan: Plan,
     profile: Path | None,
 ) -> tuple[Spike, Spike]:
     """One spike at `multiple` x `capacity`, and the half-capacity load after it."""
@@ -258,48 +324,19 @@ def run_variant(
     spy = None
     if profile is not None:
         profile.parent.mkdir(parents=True, exist_ok=True)
-        spy = profiling.record(services.processes["order"].pid, seconds, profile)
-    spiked = measured(
-        services, lambda: asyncio.run(spike(workload, multiple * capacity, seconds, port))
-    )
+        spy = profiling.record(services.processes["order"].pid, plan.seconds, profile)
+    rate = multiple * capacity
+    spiked = measured(services, lambda: asyncio.run(spike(workload, rate, plan.seconds, port)))
     if spy is not None and profile is not None:
         spy.wait()
         print(name, profiling.summarize(profile))
-    after = asyncio.run(spike(workload, capacity / 2, RECOVERY_SECONDS, port))
+    after = asyncio.run(spike(workload, capacity / 2, plan.recovery_s, port))
     tail = {q: quantile(spiked.shed, q) for q in (0.5, 0.9, 0.99, 0.999)}
     shed_ms = {q: None if v is None else round(v * 1000) for q, v in tail.items()}
     print(row(name, multiple, spiked, after), dict(spiked.outcomes), dict(spiked.reasons))
     print(f"  503s' latency by quantile (ms): {shed_ms}", flush=True)
     settle(workload)
     return spiked, after
-
-
-def plot(results: dict[str, list[tuple[float, Spike, Spike]]], capacity: float, path: Path) -> None:
-    """Goodput (answers within TIMELY), and the p99 of the answered requests, against the
-    offered load: one line per variant, the capacity as a dashed line."""
-    import matplotlib  # only here: the rest of the module runs without it
-
-    matplotlib.use("Agg")  # no display on a server or in CI
-    import matplotlib.pyplot as plt
-
-    figure, (goodput, latency) = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
-    for name, rows in results.items():
-        offered = [spiked.offered_rps for _, spiked, _ in rows]
-        goodput.plot(offered, [spiked.timely_rps for _, spiked, _ in rows], "o-", label=name)
-        p99 = [quantile(spiked.answered, 0.99) for _, spiked, _ in rows]
-        latency.plot(offered, [None if q is None else q * 1000 for q in p99], "o-", label=name)
-    goodput.axhline(capacity, linestyle="--", color="grey", label="capacity (closed loop)")
-    goodput.set_ylabel(f"goodput (2xx within {TIMELY:g} s, per s)")
-    latency.set_ylabel("p99 of the answered (ms)")
-    latency.set_yscale("log")
-    for axes in (goodput, latency):
-        axes.set_xlabel("offered load (requests/s, open loop)")
-        axes.grid(True, which="both", alpha=0.3)
-        axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    print(f"plot: {path}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on a server or in CI
 import matplotlib.pyplot as plt
 
-from bench.results import BenchmarkRun, Endpoint, Requests, Round, Tracing, ratios
+from bench.results import BenchmarkRun, Endpoint, OverloadRun, Requests, Round, Tracing, ratios
 
 
 def _number(value: float | None) -> str:
@@ -53,6 +53,8 @@ def markdown(run: BenchmarkRun) -> str:
         lines.append(_row(label, repeated.median))
     lines.append(_row(f"span pipeline, {Tracing.SAMPLED_100}", run.pipeline.load))
 
+    lines += ["", *overload_table(run.overload)]
+
     lines += ["", "| ratio | measured | goal | met |", "|---|---|---|---|"]
     for name, ratio in ratios(run).items():
         shown = "n/a" if ratio.value is None else f"{ratio.value:.3g}"
@@ -75,6 +77,68 @@ def markdown(run: BenchmarkRun) -> str:
             shares = [p.library_shares.get(lib, 0) for p in profiles.values()]
             lines.append(f"| {lib} | " + " | ".join(f"{x:.0%}" for x in shares) + " |")
     return "\n".join(lines) + "\n"
+
+
+def overload_table(overload: OverloadRun) -> list[str]:
+    header = (
+        "admission",
+        "offered rps",
+        "goodput rps (/ capacity)",
+        "within 1 s rps",
+        "p99 of the answered ms",
+        "shed (503, 504)",
+        "shed p99 ms",
+        "client timeouts",
+        "probes p99 ms",
+        "after: p99 ms",
+    )
+    lines = [
+        f"Overload: open-loop spikes of {overload.spike_s:g} s, "
+        f"{overload.get_share:.0%} GET /orders/{{id}}, "
+        f"capacity {overload.capacity_rps:.0f} rps (closed loop, no admission control)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    capacity = overload.capacity_rps
+    for spike in overload.spikes:
+        share = f" ({spike.goodput_rps / capacity:.2f})" if capacity else ""
+        cells = (
+            spike.admission,
+            f"{spike.multiple:g}x ({spike.offered_rps:.0f})",
+            f"{spike.goodput_rps:.0f}{share}",
+            f"{spike.timely_goodput_rps:.0f}",
+            _number(spike.answered_p99_ms),
+            str(spike.shed),
+            _number(spike.shed_p99_ms),
+            str(spike.client_timeouts),
+            _number(spike.probes_p99_ms),
+            _number(spike.after_p99_ms),
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def overload_plot(overload: OverloadRun, path: Path) -> None:
+    """Goodput within 1 s and the p99 of the answered against the offered load, one line per
+    stack, the capacity as a dashed line."""
+    figure, (goodput, latency) = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+    for admission in dict.fromkeys(spike.admission for spike in overload.spikes):
+        spikes = [spike for spike in overload.spikes if spike.admission == admission]
+        offered = [spike.offered_rps for spike in spikes]
+        goodput.plot(offered, [s.timely_goodput_rps for s in spikes], "o-", label=admission)
+        latency.plot(offered, [s.answered_p99_ms for s in spikes], "o-", label=admission)
+    goodput.axhline(overload.capacity_rps, linestyle="--", color="grey", label="capacity")
+    goodput.set_ylabel("goodput (2xx within 1 s, per s)")
+    latency.set_ylabel("p99 of the answered (ms)")
+    latency.set_yscale("log")
+    for axes in (goodput, latency):
+        axes.set_xlabel("offered load (requests/s, open loop)")
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def plots(run: BenchmarkRun, folder: Path) -> list[Path]:
@@ -100,4 +164,6 @@ def plots(run: BenchmarkRun, folder: Path) -> list[Path]:
         figure.savefig(path, dpi=100)
         plt.close(figure)
         written.append(path)
+    overload_plot(run.overload, folder / "overload.png")
+    written.append(folder / "overload.png")
     return written

@@ -116,6 +116,9 @@ class RunSize(Result):
     sync_latencies_ms: tuple[int, ...]  # injected in inventory and pricing; the first is the goal's
     pipeline_s: float
     orders: int  # created first, for the GETs to read
+    overload_multiples: tuple[float, ...]  # open-loop spikes, as multiples of the capacity
+    overload_s: float  # one spike
+    overload_recovery_s: float  # half the capacity, right after each spike
 
 
 class SustainedRate(Result):
@@ -281,6 +284,48 @@ class SpanPipeline(Result):
     backends_restarted: tuple[str, ...]
 
 
+class Admission(StrEnum):
+    """The overload comparison's two stacks."""
+
+    ON = "admission control"  # as shipped
+    OFF = "none"  # ADMISSION_ENABLED=false
+
+
+class OverloadSpike(Result):
+    """What the clients of one open-loop spike saw (bench.overload), then the half-capacity
+    load right after it. Goodput counts 2xx answers; "timely" only those within 1 s."""
+
+    admission: str  # an Admission, or a `bench.overload --variant` name
+    multiple: float  # of OverloadRun.capacity_rps
+    offered_rps: float
+    goodput_rps: float
+    timely_goodput_rps: float
+    answered_p99_ms: float | None
+    shed: int  # 503 and 504 answers
+    shed_p99_ms: float | None
+    client_timeouts: int
+    probes_p99_ms: float | None  # /healthz and /readyz, polled during the spike
+    after_p99_ms: float | None
+
+
+class OverloadRun(Result):
+    """Spikes from below to far above the capacity, with and without admission control."""
+
+    capacity_rps: float  # closed loop, 32 clients, on the stack without admission control
+    get_share: float  # of GET /orders/{id}; the rest POST /orders
+    spike_s: float
+    spikes: tuple[OverloadSpike, ...]
+
+    def spike(self, admission: str, multiple: float) -> OverloadSpike | None:
+        """The last spike of that stack at that multiple."""
+        found = [s for s in self.spikes if s.admission == admission and s.multiple == multiple]
+        return found[-1] if found else None
+
+    def goodput_over_capacity(self, admission: str, multiple: float) -> float | None:
+        spike = self.spike(admission, multiple)
+        return None if spike is None else _ratio(spike.timely_goodput_rps, self.capacity_rps)
+
+
 class FrameShare(Result):
     frame: str  # `function (library/module.py:line)`
     share: float  # of all samples
@@ -317,6 +362,7 @@ class BenchmarkRun(Result):
     fanout: FanOut
     async_vs_sync: AsyncVsSync
     pipeline: SpanPipeline
+    overload: OverloadRun
     profiles: Profiles | None  # with --profile only
     backend_restarts: tuple[str, ...]  # the Collector or Jaeger, revived between comparisons
     machine: Machine
@@ -387,6 +433,14 @@ def ratios(run: BenchmarkRun) -> dict[str, Ratio]:
             value=_ratio(spans.jaeger_spans, spans.sdk_spans_processed)
         ),
     }
+    # Issue 19's goal, at the highest multiple measured (4x in a full run).
+    top = max(spike.multiple for spike in run.overload.spikes)
+    found[f"overload_goodput_at_{top:g}x_over_capacity"] = Ratio(
+        value=run.overload.goodput_over_capacity(Admission.ON, top), goal=(">=", 0.9)
+    )
+    found[f"overload_goodput_at_{top:g}x_over_capacity_without_admission"] = Ratio(
+        value=run.overload.goodput_over_capacity(Admission.OFF, top)
+    )
     for other in run.async_vs_sync.at_other_latencies:
         found[f"async_over_sync_throughput_at_{other.injected_ms}ms"] = Ratio(
             value=other.throughput_async_over_sync

@@ -1,4 +1,4 @@
-"""`python -m bench --quick`: the benchmark harness end to end, on a private stack, in < 2 min.
+"""`python -m bench --quick`: the benchmark harness end to end, on a private stack, in about 2 min.
 
 Not a performance test (the numbers of a two-second run on a shared machine mean little): it
 proves that `make bench` still works, and that every comparison of docs/benchmarks.md comes
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench import report
-from bench.results import BenchmarkRun, Endpoint, Round, Tracing
+from bench.results import Admission, BenchmarkRun, Endpoint, Round, Tracing
 from devtools.stack.versions import REPO
 
 RATIOS = (
@@ -32,6 +32,8 @@ RATIOS = (
     "sync_over_async_p99",
     "pipeline_spans_lost",
     "pipeline_jaeger_over_sdk_spans",
+    "overload_goodput_at_2x_over_capacity",
+    "overload_goodput_at_2x_over_capacity_without_admission",
 )
 Results = tuple[BenchmarkRun, Path]
 
@@ -44,7 +46,7 @@ def results(tmp_path_factory: pytest.TempPathFactory, telemetry_tools: None) -> 
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=240,
     )
     assert run.returncode == 0, f"bench --quick failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     return BenchmarkRun.model_validate_json((out / "results.json").read_text()), out
@@ -95,11 +97,25 @@ def test_every_span_is_accounted_for(results: Results) -> None:
     assert spans.lost == 0
 
 
+def test_the_overload_spikes_ran_on_both_stacks(results: Results) -> None:
+    overload = results[0].overload
+    assert overload.capacity_rps > 0
+    assert [(s.admission, s.multiple) for s in overload.spikes] == [
+        (Admission.ON, 2.0),
+        (Admission.OFF, 2.0),
+    ]
+    for spike in overload.spikes:
+        assert spike.offered_rps == pytest.approx(2 * overload.capacity_rps)
+        assert spike.goodput_rps > 0, spike.admission
+        assert spike.probes_p99_ms is not None, spike.admission
+
+
 def test_table_and_plots_are_written(results: Results) -> None:
     run, out = results
     table = (out / "results.md").read_text()
     assert "async_over_sync_throughput" in table
     # The table renders the same from results.json as from the run that wrote it.
     assert report.markdown(run) == table
-    for plot in ("latency-post-orders.png", "latency-get-orders.png"):
+    assert "| admission control | 2x (" in table
+    for plot in ("latency-post-orders.png", "latency-get-orders.png", "overload.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot

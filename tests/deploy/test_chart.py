@@ -17,6 +17,7 @@ from pricing.settings import PricingSettings
 
 HELM = REPO / ".tools" / "bin" / "helm"
 CHART = REPO / "deploy" / "helm" / "shop"
+SERVICES = ("order", "inventory", "pricing")
 
 
 def render(*args: str) -> list[dict[str, Any]]:
@@ -392,3 +393,22 @@ def test_the_helm_test_orders_with_a_token_of_its_own_client(
     }
     [job] = _pod(_one(manifests, "Job", "shop-hydra-clients"))["containers"]
     assert (_env_entry(job, "TEST_CLIENT_ID") or {}).get("value") == "helm-test"
+
+
+def _millicores(quantity: str) -> float:
+    return float(quantity[:-1]) if quantity.endswith("m") else float(quantity) * 1000
+
+
+def test_autoscaling_fires_below_the_cpu_a_pod_may_use() -> None:
+    """The HPA's target is CPU per pod, an amount: it must sit under the pod's CPU limit, where
+    a saturated service stays, or it never fires; and above the request, or an idle one scales."""
+    scaled = render(*(f"--set=services.{name}.autoscaling.enabled=true" for name in SERVICES))
+    for name in SERVICES:
+        hpa = _one(scaled, "HorizontalPodAutoscaler", f"shop-{name}")
+        [metric] = hpa["spec"]["metrics"]
+        assert metric["resource"]["name"] == "cpu"
+        assert metric["resource"]["target"]["type"] == "AverageValue"
+        target = _millicores(metric["resource"]["target"]["averageValue"])
+        resources = service_container(scaled, name)["resources"]
+        assert _millicores(resources["requests"]["cpu"]) < target, name
+        assert target < _millicores(resources["limits"]["cpu"]), name

@@ -14,7 +14,7 @@ from bench import comparisons, report, results
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="tiny durations: a smoke run (about 2 min)")
+    parser.add_argument("--quick", action="store_true", help="tiny durations: a smoke run (~2 min)")
     parser.add_argument(
         "--profile", action="store_true", help="also sample each service with py-spy at capacity"
     )

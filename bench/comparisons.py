@@ -56,9 +56,6 @@ FULL = RunSize(
     sync_latencies_ms=(20, 100),
     pipeline_s=30,
     orders=200,
-    overload_multiples=(0.5, 1.0, 2.0, 4.0),
-    overload_s=10,
-    overload_recovery_s=4,
 )
 QUICK = RunSize(
     name="quick",
@@ -73,15 +70,26 @@ QUICK = RunSize(
     sync_latencies_ms=(20,),
     pipeline_s=3,
     orders=20,
-    overload_multiples=(2.0,),
-    overload_s=2,
-    overload_recovery_s=1,
 )
+# The overload comparison of each size, on stacks of its own: a quarter POST /orders, since the
+# admission limit holds writes too.
+OVERLOAD = {
+    FULL.name: overload.Plan(
+        multiples=(0.5, 1.0, 2.0, 4.0), seconds=10, get_share=0.75, capacity_s=FULL.capacity_s
+    ),
+    QUICK.name: overload.Plan(
+        multiples=(2.0,),
+        seconds=2,
+        get_share=0.75,
+        capacity_s=QUICK.capacity_s,
+        recovery_s=1,
+        orders=QUICK.orders,
+    ),
+}
 SUSTAINED = SustainedRate()
 FANOUT_INJECTED_MS = 100
 FANOUT_CLIENTS = 4  # few enough that nothing queues, so p50 is pure path
 SYNC_CLIENTS = 50
-OVERLOAD_GET_SHARE = 0.75  # a quarter POST /orders: the admission limit holds writes too
 
 
 def run(size: RunSize, out: Path, with_profiles: bool = False) -> BenchmarkRun:
@@ -118,17 +126,7 @@ def run(size: RunSize, out: Path, with_profiles: bool = False) -> BenchmarkRun:
         profiles = None
         if with_profiles:
             profiles = _profiles(size, stacks[sampled_100], workloads[sampled_100], out)
-    # On stacks of its own (bench.overload), with and without admission control.
-    overload_run, _ = overload.measure(
-        overload.Plan(
-            multiples=size.overload_multiples,
-            seconds=size.overload_s,
-            get_share=OVERLOAD_GET_SHARE,
-            capacity_s=size.capacity_s,
-            recovery_s=size.overload_recovery_s,
-            orders=size.orders,
-        )
-    )
+    overload_run, _ = overload.measure(OVERLOAD[size.name])
     return BenchmarkRun(
         run_size=size,
         sustained=SUSTAINED,

@@ -248,6 +248,7 @@ def measure(plan: Plan) -> tuple[OverloadRun, Spikes]:
         capacity_rps=capacity,
         get_share=plan.get_share,
         spike_s=plan.seconds,
+        recovery_s=plan.recovery_s,
         spikes=tuple(summary(*measured) for measured in spikes),
     )
     return run, spikes

@@ -53,7 +53,8 @@ def markdown(run: BenchmarkRun) -> str:
         lines.append(_row(label, repeated.median))
     lines.append(_row(f"span pipeline, {Tracing.SAMPLED_100}", run.pipeline.load))
 
-    lines += ["", *overload_table(run.overload)]
+    if run.overload is not None:
+        lines += ["", *overload_table(run.overload)]
 
     lines += ["", "| ratio | measured | goal | met |", "|---|---|---|---|"]
     for name, ratio in ratios(run).items():
@@ -164,6 +165,7 @@ def plots(run: BenchmarkRun, folder: Path) -> list[Path]:
         figure.savefig(path, dpi=100)
         plt.close(figure)
         written.append(path)
-    overload_plot(run.overload, folder / "overload.png")
-    written.append(folder / "overload.png")
+    if run.overload is not None:
+        overload_plot(run.overload, folder / "overload.png")
+        written.append(folder / "overload.png")
     return written

@@ -99,6 +99,7 @@ def test_every_span_is_accounted_for(results: Results) -> None:
 
 def test_the_overload_spikes_ran_on_both_stacks(results: Results) -> None:
     overload = results[0].overload
+    assert overload is not None
     assert overload.capacity_rps > 0
     assert [(s.admission, s.multiple) for s in overload.spikes] == [
         (Admission.ON, 2.0),

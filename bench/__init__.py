@@ -12,5 +12,11 @@
 - floor.py and floorshop/: `python -m bench.floor`, the same work with nothing in the way;
 - tune.py: `python -m bench.tune`, configuration or code variants side by side;
 - intervals.py: `python -m bench.intervals`, the CPU a short metric export interval costs
-  (docs/versions.md).
+  (docs/versions.md);
+- callsites.py: `python -m bench.callsites`, two variants' py-spy profiles compared by call site;
+- openloop.py: an open-loop generator cheap enough to overload a service on the same machine;
+- overload.py: `python -m bench.overload`, spikes with and without admission control (also the
+  last comparison of `make bench`);
+- refusal.py and floorshop/refuser.py: `python -m bench.refusal`, what a refusal costs uvicorn
+  alone.
 """

@@ -166,7 +166,7 @@ class AdmissionGate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.admission.full and scope["path"] not in self.exempt:
             self.admission.refused[Shed.QUEUE_FULL] += 1
-            await _send_overloaded(scope["path"], send)
+            await send_overloaded(scope["path"], send)
             return
         await self.app(scope, receive, send)
 
@@ -323,7 +323,9 @@ _OVERLOADED_BODY = bytes(_OVERLOADED.body).removesuffix(b"}") + b',"instance":'
 _OVERLOADED_HEADERS = [(k, v) for k, v in _OVERLOADED.raw_headers if k != b"content-length"]
 
 
-async def _send_overloaded(path: str, send: Send) -> None:
+async def send_overloaded(path: str, send: Send) -> None:
+    """The gate's 503 (`queue_full`) for a request to `path`; also what bench/floorshop's
+    refuser answers, to measure what uvicorn alone costs per refusal."""
     body = _OVERLOADED_BODY + json.dumps(path).encode() + b"}"
     headers = [*_OVERLOADED_HEADERS, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 503, "headers": headers})

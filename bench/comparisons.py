@@ -8,8 +8,9 @@ take turns round by round; each comparison reports the median round:
 - 10% and 100%: head sampling at that ratio. Then, on those same stacks:
 - fan-out (tracing off): 100 ms added in inventory and pricing, concurrent vs sequential;
 - async vs the sync baseline (10% sampling, the same for both): 20 ms added, 50 clients;
-- the span pipeline (100% sampling): spans counted at each hop at the highest rate that the
-  100% variant's sweep sustained, then (--profile) py-spy on each service at capacity.
+- (--profile) py-spy on each service of the 100% variant at capacity;
+- the span pipeline (100% sampling), once the variants have stopped: spans counted at each hop
+  at the highest rate that the 100% variant's sweep sustained, on services of its own.
 Last, on stacks of its own: open-loop spikes from 0.5x to 4x the capacity, with and without
 admission control (bench.overload).
 """
@@ -40,7 +41,6 @@ from bench.results import (
     TracingCost,
     TracingVariant,
 )
-from devtools.stack.telemetry import Telemetry
 from shopkit.scenarios import SEQUENTIAL_FANOUT, SLOW_DEPENDENCY, Delay, P, Scenario, Switch
 
 FULL = RunSize(
@@ -95,37 +95,34 @@ SYNC_CLIENTS = 50
 def run(size: RunSize, out: Path, with_profiles: bool = False) -> BenchmarkRun:
     """Every comparison on one private stack; with py-spy profiles of each service into `out`."""
     started, load_before = time.monotonic(), os.getloadavg()
-    with (
-        environment.private_stack("bench", keep_logs=out / "logs") as private,
-        _tracing_variants(private) as stacks,
-    ):
+    with environment.private_stack("bench", keep_logs=out / "logs") as private:
         telemetry = private.telemetry
         assert telemetry is not None, "a private stack starts Jaeger and the Collector by default"
-        workloads = {
-            tracing: load.prepared_workload(services, size.orders)
-            for tracing, services in stacks.items()
-        }
         restarts: list[str] = []
 
         def revive_backends() -> None:
             restarts.extend(telemetry.revive())
 
-        tracing_cost = _tracing_cost(size, stacks, workloads, revive_backends)
         off, sampled_10, sampled_100 = Tracing.OFF, Tracing.SAMPLED_10, Tracing.SAMPLED_100
-        fanout = _fanout(size, stacks[off], workloads[off].order_ids)
-        async_vs_sync = _async_vs_sync(
-            size,
-            stacks[sampled_10],
-            workloads[sampled_10],
-            environment.telemetry_env(telemetry, sampled_10.sampling),
-        )
+        with _tracing_variants(private) as stacks:
+            workloads = {
+                tracing: load.prepared_workload(services, size.orders)
+                for tracing, services in stacks.items()
+            }
+            tracing_cost = _tracing_cost(size, stacks, workloads, revive_backends)
+            fanout = _fanout(size, stacks[off], workloads[off].order_ids)
+            async_vs_sync = _async_vs_sync(
+                size,
+                stacks[sampled_10],
+                workloads[sampled_10],
+                environment.telemetry_env(telemetry, sampled_10.sampling),
+            )
+            profiles = None
+            if with_profiles:
+                profiles = _profiles(size, stacks[sampled_100], workloads[sampled_100], out)
+        # Alone: every span the Collector counts is one the pipeline's services counted.
         rate = tracing_cost.variants[sampled_100].highest_sustained_rps(SUSTAINED)
-        span_pipeline = _pipeline(
-            size, stacks[sampled_100], workloads[sampled_100], rate, telemetry
-        )
-        profiles = None
-        if with_profiles:
-            profiles = _profiles(size, stacks[sampled_100], workloads[sampled_100], out)
+        span_pipeline = _pipeline(size, private, rate)
     overload_run, _ = overload.measure(OVERLOAD[size.name])
     return BenchmarkRun(
         run_size=size,
@@ -323,34 +320,40 @@ def _async_vs_sync(
     )
 
 
-def _pipeline(
-    size: RunSize,
-    services: environment.Services,
-    workload: load.Workload,
-    rate: float,
-    telemetry: Telemetry,
-) -> SpanPipeline:
-    """Spans at each hop for one open-loop run at `rate`, with 100% sampling."""
-    urls = (
-        telemetry.collector_metrics,
-        telemetry.collector_exporter,
-        telemetry.jaeger_metrics,
-        telemetry.jaeger_url,
-    )
-    revived = telemetry.revive()
-    pipeline.wait_settled(telemetry.collector_metrics)
-    # The SDKs' own counters reach the Collector with their metrics, every 2 s.
-    time.sleep(5)
-    before = pipeline.counters(*urls)
-    result = load.run_open(services.cpu_seconds_by_service, workload, rate, size.pipeline_s)
-    pipeline.wait_settled(telemetry.collector_metrics)
-    time.sleep(5)
+def _pipeline(size: RunSize, private: environment.PrivateStack, rate: float) -> SpanPipeline:
+    """Spans at each hop for one open-loop run at `rate`, 100% sampled, on three services of its
+    own: only they run with the SDK's own span counters, which cost a measurement or three per
+    span, so that every other comparison measures the services as they ship."""
+    telemetry = private.telemetry
+    assert telemetry is not None, "a private stack starts Jaeger and the Collector by default"
+    env = environment.telemetry_env(telemetry, Tracing.SAMPLED_100.sampling, sdk_metrics=True)
+    services = environment.start_services(private.workdir / "pipeline", private, env)
+    try:
+        workload = load.prepared_workload(services, size.orders)
+        urls = (
+            telemetry.collector_metrics,
+            telemetry.collector_exporter,
+            telemetry.jaeger_metrics,
+            telemetry.jaeger_url,
+        )
+        revived = telemetry.revive()
+        pipeline.wait_settled(telemetry.collector_metrics)
+        # The SDKs' own counters reach the Collector with their metrics, every 2 s.
+        time.sleep(5)
+        before = pipeline.counters(*urls)
+        result = load.run_open(services.cpu_seconds_by_service, workload, rate, size.pipeline_s)
+        pipeline.wait_settled(telemetry.collector_metrics)
+        time.sleep(5)
+        # Read while the services run: stopping them flushes what they still hold.
+        after = pipeline.counters(*urls)
+    finally:
+        services.stop()
     if not all(backend.running for backend in telemetry.backends.values()):
         raise RuntimeError("the Collector or Jaeger died during the span pipeline run")
     return SpanPipeline(
         rate_rps=rate,
         load=result,
-        spans=pipeline.counters(*urls).since(before),
+        spans=after.since(before),
         backends_restarted=tuple(revived),
     )
 

@@ -97,12 +97,13 @@ def start_postgres(workdir: Path) -> LocalPostgres:
 
 
 def telemetry_env(
-    backends: telemetry.Telemetry | None, sampling: float | None, sdk_metrics: bool = True
+    backends: telemetry.Telemetry | None, sampling: float | None, sdk_metrics: bool = False
 ) -> dict[str, str]:
     """OTEL_* for a variant: None is no telemetry at all (OTEL_SDK_DISABLED), 0 is metrics
-    without traces (the always_off sampler), else a head-sampling ratio. `sdk_metrics`: the
-    SDK's own counters, which the span pipeline run reads; the services run without them
-    (they add a measurement or three to every span, sampled or not)."""
+    without traces (the always_off sampler), else a head-sampling ratio; otherwise as the
+    services run (`make run`'s export interval). `sdk_metrics`: the SDK's own counters, which
+    only the span pipeline run reads, exported every 2 s; they add a measurement or three to
+    every span, sampled or not, so everything else runs without them."""
     if backends is None or sampling is None:
         return {"OTEL_SDK_DISABLED": "true"}
     sampler = {"OTEL_TRACES_SAMPLER": "always_off"}
@@ -111,15 +112,13 @@ def telemetry_env(
             "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
             "OTEL_TRACES_SAMPLER_ARG": str(sampling),
         }
-    return {
-        "OTEL_SDK_DISABLED": "false",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": backends.collector_otlp,
-        **sampler,
+    env = {"OTEL_SDK_DISABLED": "false", **backends.service_env(), **sampler}
+    if sdk_metrics:
         # The SDK's own counters (otel.sdk.processor.span.processed, with error.type=queue_full
         # for dropped spans) go out with the app metrics, read back from the Collector.
-        "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED": str(sdk_metrics).lower(),
-        "OTEL_METRIC_EXPORT_INTERVAL": "2000",
-    }
+        env["OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"] = "true"
+        env["OTEL_METRIC_EXPORT_INTERVAL"] = "2000"
+    return env
 
 
 class Services(services.Services):

@@ -174,9 +174,7 @@ def main() -> int:
         stacks: dict[str, environment.Services] = {}
         try:
             sampling = None if args.sampling < 0 else args.sampling
-            # As the services run: without the SDK's own counters, which only the span
-            # pipeline run of `make bench` reads.
-            telemetry = environment.telemetry_env(private.telemetry, sampling, sdk_metrics=False)
+            telemetry = environment.telemetry_env(private.telemetry, sampling)
             for name, env in variants.items():
                 stacks[name] = environment.start_services(
                     private.workdir / name, private, telemetry, per_service_env=env

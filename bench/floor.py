@@ -17,10 +17,12 @@ Four measurements; the first two on one private PostgreSQL, tracing off (OTEL_SD
    network). CPU microseconds per request: the least any request pays for each span.
 
 4. Server spans and HTTP metrics by their owner, around the same route among seven (as many as
-   each service has): FastAPI's own telemetry (`FastAPI(telemetry=...)`), which the shop uses,
-   against FastAPIInstrumentor, both on the same providers, sampling nothing and everything.
-   The instrumentation matches the request against the routes again to name its span before
-   the app runs; FastAPI's own names it once its router has matched.
+   each service has), on the same providers, sampling nothing and everything:
+   FastAPIInstrumentor, which the shop used first; FastAPI's own telemetry
+   (`FastAPI(telemetry=...)`), which it used next; and the shop's own
+   (shopkit.server_telemetry), which it uses now. The instrumentation matches the request
+   against the routes again to name its span before the app runs; the other two name it once
+   FastAPI's router has matched.
 
 The difference between the two sides of (1) is the price of the shop's layers; (2) shows the
 largest line of it; (3) bounds what tracing can cost at the least; (4) shows what the choice
@@ -47,6 +49,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.types import ASGIApp
 
 from bench import environment, load, tune
 from bench.floorshop import app as floorshop
@@ -54,11 +57,11 @@ from devtools.stack.processes import HOST
 from devtools.stack.versions import REPO
 from inventory.stock import LEVELS
 from shopctl.migrations import SERVICES
+from shopkit.app import ServiceApp
 from shopkit.db import Database
-from shopkit.telemetry import Telemetry, setup_telemetry
+from shopkit.telemetry import FASTAPI_TELEMETRY_OFF, PROBES, setup_telemetry
 
 NO_TELEMETRY = {"OTEL_SDK_DISABLED": "true"}
-NO_SERVER_TELEMETRY = Telemetry(None, None).server
 
 
 def start_floor(workdir: Path, private: environment.PrivateStack) -> environment.Services:
@@ -155,7 +158,7 @@ async def span_costs(calls: int) -> dict[str, dict[str, float]]:
         os.environ["OTEL_SDK_DISABLED"] = "true" if sampler is None else "false"
         os.environ["OTEL_TRACES_SAMPLER"] = sampler or "always_off"
         telemetry = setup_telemetry("floor", "0", _Discard(), InMemoryMetricReader())
-        app = FastAPI(telemetry=telemetry.server)
+        app = ServiceApp(admission=None, telemetry=telemetry, trusted_callers=True)
 
         @app.get("/items/{item}")
         async def item(item: str) -> dict[str, str]:
@@ -174,23 +177,33 @@ async def span_costs(calls: int) -> dict[str, dict[str, float]]:
 
 
 async def owner_costs(calls: int) -> dict[str, dict[str, float]]:
-    """CPU microseconds per server request by the owner of server telemetry, per sampling:
-    FastAPI's own (the shop's set-up), and FastAPIInstrumentor on the same providers."""
+    """CPU microseconds per server request by the owner of server telemetry, per sampling, on
+    the same providers: FastAPIInstrumentor, FastAPI's own and the shop's (its set-up)."""
     costs: dict[str, dict[str, float]] = {}
     for sampling, sampler in {"0%": "always_off", "100%": "always_on"}.items():
         os.environ.update(OTEL_SDK_DISABLED="false", OTEL_TRACES_SAMPLER=sampler)
         telemetry = setup_telemetry("floor", "0", _Discard(), InMemoryMetricReader())
-        instrumented = _seven_routes(NO_SERVER_TELEMETRY)
+        instrumented = _seven_routes(FASTAPI_TELEMETRY_OFF)
         FastAPIInstrumentor.instrument_app(
             instrumented,
             exclude_spans=["receive", "send"],  # one span per ASGI message otherwise
             tracer_provider=telemetry.tracer_provider,
             meter_provider=telemetry.meter_provider,
         )
-        apps = {
-            "none": _seven_routes(NO_SERVER_TELEMETRY),
+        fastapis: TelemetryConfig = {
+            "tracer_provider": telemetry.tracer_provider,
+            "meter_provider": telemetry.meter_provider,
+            "logs": False,
+            "operation_spans": False,
+            "exclude": lambda scope: scope["path"] in PROBES,
+        }
+        apps: dict[str, ASGIApp] = {
+            "none": _seven_routes(FASTAPI_TELEMETRY_OFF),
             "FastAPIInstrumentor": instrumented,
-            "FastAPI's own": _seven_routes(telemetry.server),
+            "FastAPI's own": _seven_routes(fastapis),
+            "the shop's": telemetry.instrument_server(
+                _seven_routes(FASTAPI_TELEMETRY_OFF), trusted=True
+            ),
         }
         costs[sampling] = {
             owner: await _cpu_per_call(partial(_asgi_get, app, "/items/a"), calls)
@@ -216,7 +229,7 @@ def _seven_routes(telemetry: TelemetryConfig) -> FastAPI:
     return app
 
 
-async def _asgi_get(app: FastAPI, path: str) -> None:
+async def _asgi_get(app: ASGIApp, path: str) -> None:
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
         "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
@@ -284,7 +297,10 @@ def main() -> int:
         server, client = per_call["server request"], per_call["client call"]
         print(f"| {variant} | {server:.0f} µs | {client:.0f} µs |")
     print("\nServer spans and HTTP metrics by their owner, CPU per request (seven routes):")
-    print("| sampled | no telemetry | FastAPIInstrumentor | FastAPI's own |\n|---|---|---|---|")
+    print(
+        "| sampled | no telemetry | FastAPIInstrumentor | FastAPI's own | the shop's |"
+        "\n|---|---|---|---|---|"
+    )
     for sampling, by_owner in owners.items():
         cells = " | ".join(f"{cost:.0f} µs" for cost in by_owner.values())
         print(f"| {sampling} | {cells} |")

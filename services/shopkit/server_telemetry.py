@@ -3,7 +3,7 @@ request, `http.server.request.duration` and `http.server.active_requests`.
 
 This takes the place of FastAPI's own telemetry (`FastAPI(telemetry=...)`, 0.165), which makes
 the same span and metrics for about twice the CPU: 58-82 µs per server request in the
-services' profile against 33-38 here, 67 against 34 µs in process, three server requests per
+services' profile against 33-38 here, 72 against 41 µs in process, three server requests per
 `GET /orders/{id}` (docs/benchmarks.md, issue 20's third pass). On every request it walks the
 middleware stack to look for a second instrumentation (`_legacy_otel`), builds starlette's
 `Headers` twice, parses the Host header with `urlsplit` for `server.address`, runs the

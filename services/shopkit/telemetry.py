@@ -50,7 +50,7 @@ PROBES = frozenset({"/healthz", "/readyz"})
 
 
 # `FastAPI(telemetry=...)`: FastAPI's own spans, metrics and logs off, shopkit.server_telemetry
-# makes the first two (for about 35 µs less CPU per request), the JSON logs carry trace ids.
+# makes the first two (for about 30 µs less CPU per request), the JSON logs carry trace ids.
 FASTAPI_TELEMETRY_OFF: TelemetryConfig = {
     "tracing": False,
     "metrics": False,

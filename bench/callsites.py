@@ -35,9 +35,13 @@ TELEMETRY = (
     "/fastapi/telemetry/",
     "/shopkit/telemetry.py",
     "/shopkit/db_telemetry.py",
+    "/shopkit/http_telemetry.py",
+    "/shopkit/server_telemetry.py",
+    "/shopkit/server_metrics.py",
+    "/shopkit/trace_boundary.py",
 )
 # Code that telemetry wraps rather than calls for itself: the shop, the framework's request
-# path under FastAPI's telemetry middleware, the transport under the httpx instrumentation.
+# path under a server telemetry middleware, the transport under a client's.
 WRAPPED = ("/services/", "/starlette/", "/fastapi/", "/uvicorn/", "/aiohttp/")
 # Frames that count for their caller: the standard library, and the native code py-spy names
 # without a Python file.

@@ -10,20 +10,26 @@ Four measurements; the first two on one private PostgreSQL, tracing off (OTEL_SD
    layer: an ORM session as the shop ran it before issue 10, a Core connection as it runs it
    now, and asyncpg alone. CPU microseconds per statement, from time.process_time().
 
-3. The shop's own telemetry set-up (shopkit.telemetry) around nothing: a FastAPI route called
-   in this process as ASGI (a server span and the HTTP server metrics) and an httpx call over an
-   in-process transport (a client span and its metric), with no SDK, the SDK sampling nothing
-   (0%) and everything (100%, spans handed to an exporter that discards them: no encoding, no
-   network). CPU microseconds per request: the least any request pays for each span.
+3. The shop's own telemetry (shopkit.telemetry) around nothing, in this process: a route of
+   the services' app called as ASGI (a server span and the HTTP server metrics), an httpx call
+   over an in-process transport (a client span and its metric) and inventory's statement
+   through an instrumented engine (a DB span and its metric), with no SDK, the SDK sampling
+   nothing (0%) and everything (100%, spans encoded as OTLP and discarded: no network). CPU
+   microseconds per request, and summed as one `GET /orders/{id}` makes them (three server
+   requests, two calls, three statements) over no SDK: what telemetry's own code costs per
+   `GET`. End to end the difference is larger; docs/benchmarks.md ("The floor and the end to
+   end difference") says by how much and where the rest goes.
 
 4. Server spans and HTTP metrics by their owner, around the same route among seven (as many as
-   each service has): FastAPI's own telemetry (`FastAPI(telemetry=...)`), which the shop uses,
-   against FastAPIInstrumentor, both on the same providers, sampling nothing and everything.
-   The instrumentation matches the request against the routes again to name its span before
-   the app runs; FastAPI's own names it once its router has matched.
+   each service has), on the same providers, sampling nothing and everything:
+   FastAPIInstrumentor, which the shop used first; FastAPI's own telemetry
+   (`FastAPI(telemetry=...)`), which it used next; and the shop's own
+   (shopkit.server_telemetry), which it uses now. The instrumentation matches the request
+   against the routes again to name its span before the app runs; the other two name it once
+   FastAPI's router has matched.
 
 The difference between the two sides of (1) is the price of the shop's layers; (2) shows the
-largest line of it; (3) bounds what tracing can cost at the least; (4) shows what the choice
+largest line of it; (3) is what telemetry's own code costs per request; (4) shows what the choice
 of owner of server telemetry saves of (3).
 """
 
@@ -42,11 +48,13 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.types import ASGIApp
 
 from bench import environment, load, tune
 from bench.floorshop import app as floorshop
@@ -54,11 +62,19 @@ from devtools.stack.processes import HOST
 from devtools.stack.versions import REPO
 from inventory.stock import LEVELS
 from shopctl.migrations import SERVICES
+from shopkit.app import ServiceApp
 from shopkit.db import Database
-from shopkit.telemetry import Telemetry, setup_telemetry
+from shopkit.telemetry import FASTAPI_TELEMETRY_OFF, PROBES, setup_telemetry
 
 NO_TELEMETRY = {"OTEL_SDK_DISABLED": "true"}
-NO_SERVER_TELEMETRY = Telemetry(None, None).server
+# What one GET /orders/{id} makes, over the three services.
+PER_GET = {"server request": 3, "client call": 2, "statement": 3}
+# A request as the services receive one from a caller whose trace continues (two of the three
+# server requests of a GET): the server span parses its traceparent.
+HEADERS = [
+    (b"host", b"127.0.0.1:8001"),
+    (b"traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+]
 
 
 def start_floor(workdir: Path, private: environment.PrivateStack) -> environment.Services:
@@ -143,19 +159,31 @@ async def statement_costs(database_url: str, calls: int) -> dict[str, float]:
 
 
 class _Discard(SpanExporter):
+    """Encodes spans as the OTLP exporter does, and sends them nowhere."""
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        encode_spans(spans).SerializeToString()
         return SpanExportResult.SUCCESS
 
 
-async def span_costs(calls: int) -> dict[str, dict[str, float]]:
-    """CPU microseconds per server request and per client call, for each telemetry variant."""
+async def span_costs(calls: int, database_url: str) -> dict[str, dict[str, float]]:
+    """CPU microseconds per server request, per client call and per statement, for each
+    telemetry variant."""
     costs: dict[str, dict[str, float]] = {}
     variants = {"no SDK": None, "0%": "always_off", "100%": "always_on"}
+    skus = {"skus": ["SKU-00001", "SKU-00002"]}
     for name, sampler in variants.items():
         os.environ["OTEL_SDK_DISABLED"] = "true" if sampler is None else "false"
         os.environ["OTEL_TRACES_SAMPLER"] = sampler or "always_off"
         telemetry = setup_telemetry("floor", "0", _Discard(), InMemoryMetricReader())
-        app = FastAPI(telemetry=telemetry.server)
+        app = ServiceApp(admission=None, telemetry=telemetry, trusted_callers=True)
+        engine = create_async_engine(database_url, pool_size=2)
+        telemetry.instrument_engine(engine)
+        database = Database(engine)
+
+        async def statement(database: Database = database) -> Any:
+            async with database.statement() as connection:
+                return (await connection.execute(LEVELS, skus)).all()
 
         @app.get("/items/{item}")
         async def item(item: str) -> dict[str, str]:
@@ -166,31 +194,43 @@ async def span_costs(calls: int) -> dict[str, dict[str, float]]:
         costs[name] = {
             "server request": await _cpu_per_call(partial(_asgi_get, app, "/items/a"), calls),
             "client call": await _cpu_per_call(partial(client.get, "http://x/items/a"), calls),
+            "statement": await _cpu_per_call(statement, calls),
         }
         await client.aclose()
+        await engine.dispose()
         telemetry.shutdown()
     os.environ.update(NO_TELEMETRY)
     return costs
 
 
 async def owner_costs(calls: int) -> dict[str, dict[str, float]]:
-    """CPU microseconds per server request by the owner of server telemetry, per sampling:
-    FastAPI's own (the shop's set-up), and FastAPIInstrumentor on the same providers."""
+    """CPU microseconds per server request by the owner of server telemetry, per sampling, on
+    the same providers: FastAPIInstrumentor, FastAPI's own and the shop's (its set-up)."""
     costs: dict[str, dict[str, float]] = {}
     for sampling, sampler in {"0%": "always_off", "100%": "always_on"}.items():
         os.environ.update(OTEL_SDK_DISABLED="false", OTEL_TRACES_SAMPLER=sampler)
         telemetry = setup_telemetry("floor", "0", _Discard(), InMemoryMetricReader())
-        instrumented = _seven_routes(NO_SERVER_TELEMETRY)
+        instrumented = _seven_routes(FASTAPI_TELEMETRY_OFF)
         FastAPIInstrumentor.instrument_app(
             instrumented,
             exclude_spans=["receive", "send"],  # one span per ASGI message otherwise
             tracer_provider=telemetry.tracer_provider,
             meter_provider=telemetry.meter_provider,
         )
-        apps = {
-            "none": _seven_routes(NO_SERVER_TELEMETRY),
+        fastapis: TelemetryConfig = {
+            "tracer_provider": telemetry.tracer_provider,
+            "meter_provider": telemetry.meter_provider,
+            "logs": False,
+            "operation_spans": False,
+            "exclude": lambda scope: scope["path"] in PROBES,
+        }
+        apps: dict[str, ASGIApp] = {
+            "none": _seven_routes(FASTAPI_TELEMETRY_OFF),
             "FastAPIInstrumentor": instrumented,
-            "FastAPI's own": _seven_routes(telemetry.server),
+            "FastAPI's own": _seven_routes(fastapis),
+            "the shop's": telemetry.instrument_server(
+                _seven_routes(FASTAPI_TELEMETRY_OFF), trusted=True
+            ),
         }
         costs[sampling] = {
             owner: await _cpu_per_call(partial(_asgi_get, app, "/items/a"), calls)
@@ -216,11 +256,11 @@ def _seven_routes(telemetry: TelemetryConfig) -> FastAPI:
     return app
 
 
-async def _asgi_get(app: FastAPI, path: str) -> None:
+async def _asgi_get(app: ASGIApp, path: str) -> None:
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
         "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-        "root_path": "", "headers": [(b"host", b"x")], "client": ("127.0.0.1", 1),
+        "root_path": "", "headers": HEADERS, "client": ("127.0.0.1", 1),
         "server": ("127.0.0.1", 2),
     }  # fmt: skip
 
@@ -268,7 +308,7 @@ def main() -> int:
             tune.measure(stacks, workloads, args.clients, 2, 1)  # warm-up, not reported
             medians = tune.measure(stacks, workloads, args.clients, args.seconds, args.rounds)
             costs = asyncio.run(statement_costs(database_url, args.calls))
-            spans = asyncio.run(span_costs(args.calls))
+            spans = asyncio.run(span_costs(args.calls, database_url))
             owners = asyncio.run(owner_costs(args.calls))
         finally:
             for services in stacks.values():
@@ -278,16 +318,23 @@ def main() -> int:
     print("\nOne statement (two SKUs' stock), CPU per statement in this process:")
     for name, cost in costs.items():
         print(f"  {name:32} {cost:6.0f} µs")
-    print("\nThe shop's telemetry set-up around nothing, CPU per request in this process:")
-    print("| telemetry | server request | client call |\n|---|---|---|")
+    print("\nThe shop's telemetry around nothing, CPU per request in this process:")
+    print("| telemetry | server request | client call | statement | one GET, over no SDK |")
+    print("|---|---|---|---|---|")
     for variant, per_call in spans.items():
-        server, client = per_call["server request"], per_call["client call"]
-        print(f"| {variant} | {server:.0f} µs | {client:.0f} µs |")
+        over = sum(
+            count * (per_call[part] - spans["no SDK"][part]) for part, count in PER_GET.items()
+        )
+        cells = " | ".join(f"{per_call[part]:.0f} µs" for part in PER_GET)
+        print(f"| {variant} | {cells} | {over:.0f} µs |")
     print("\nServer spans and HTTP metrics by their owner, CPU per request (seven routes):")
-    print("| sampled | no telemetry | FastAPIInstrumentor | FastAPI's own |\n|---|---|---|---|")
+    print(
+        "| sampled | no telemetry | FastAPIInstrumentor | FastAPI's own | the shop's |"
+        "\n|---|---|---|---|---|"
+    )
     for sampling, by_owner in owners.items():
         cells = " | ".join(f"{cost:.0f} µs" for cost in by_owner.values())
-        print(f"| {sampling} | {cells} |")
+        print(f"| {sampling} sampled | {cells} |")
     return 0
 
 

@@ -11,7 +11,7 @@ are answered at once: 503 problem+json with Retry-After, before any routing, dat
 downstream work. A queued request whose client disconnects is dropped. The health routes
 never wait here. How the defaults were chosen: docs/overload.md.
 
-Two layers share one `Admission`. `AdmissionGate` runs first, before FastAPI's telemetry and
+Two layers share one `Admission`. `AdmissionGate` runs first, before the server telemetry and
 middleware, and refuses what neither a slot nor the queue can take: past a few times the
 capacity that is most requests, so their refusal must cost next to nothing. `AdmissionControl`,
 inside the server span, admits or queues the rest, so an admitted request's wait is in its trace.
@@ -145,11 +145,11 @@ meter.create_observable_gauge(
 
 class AdmissionGate:
     """ASGI, in front of the whole app (shopkit.app.ServiceApp): refuses at once a business
-    request that neither a free slot nor the queue can take, before FastAPI's telemetry,
-    middleware and routing see it.
+    request that neither a free slot nor the queue can take, before the server telemetry
+    (shopkit.server_telemetry), middleware and routing see it.
 
     At four times its capacity a service refuses five requests of every six. Refused inside
-    FastAPI's telemetry, each cost a server span (started, ended, exported), two HTTP metric
+    the server telemetry, each cost a server span (started, ended, exported), two HTTP metric
     recordings and a JSON response built anew: about 30% of the order service's samples under
     py-spy went to refusing, and goodput fell to 0.6 of capacity (docs/overload.md). Here a
     refusal is counted in `shop.requests.shed{reason="queue_full"}` and nothing else: no span,
@@ -174,7 +174,7 @@ class AdmissionGate:
 class AdmissionControl:
     """ASGI middleware: the deadline of every business request, and its admission.
 
-    It runs inside the server span (FastAPI's telemetry wraps the whole middleware stack), so
+    It runs inside the server span (the server telemetry wraps the whole middleware stack), so
     an admitted request's wait is in its trace, and a request it refuses has its span and its
     HTTP metrics, with status 503 (or 504). Most refusals never get here: `AdmissionGate`
     refuses them first; what is left is a request that queued and then was not admitted, or

@@ -21,23 +21,32 @@ from shopkit.limits import BodySizeLimit
 from shopkit.problems import install_problem_handlers
 from shopkit.scenarios import ERRORS, SLOW_DEPENDENCY, Scenarios, admin_router, injected_faults
 from shopkit.settings import ClientSettings, ServiceSettings
-from shopkit.telemetry import configure_logging, setup_telemetry
-from shopkit.trace_boundary import server_telemetry
+from shopkit.telemetry import FASTAPI_TELEMETRY_OFF, Telemetry, configure_logging, setup_telemetry
 
 # Written once, in pyproject.toml; the chart's appVersion follows it (tests/unit).
 VERSION = version("tracing-shop")
 
 
 class ServiceApp(FastAPI):
-    """FastAPI, with admission's gate in front of everything FastAPI does for a request (its
-    telemetry included): what the service cannot take is refused before any of it
+    """FastAPI, with the service's server telemetry around it and admission's gate in front of
+    both: what the service cannot take is refused before any of it
     (shopkit.admission.AdmissionGate)."""
 
-    def __init__(self, *, admission: Admission | None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        admission: Admission | None,
+        telemetry: Telemetry,
+        trusted_callers: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(telemetry=FASTAPI_TELEMETRY_OFF, **kwargs)
         self.admission = admission
-        # FastAPI's own entry (its telemetry first), behind the gate when admission is on.
-        self._entry: ASGIApp = super().__call__
+        # FastAPI's own entry inside the server telemetry (server spans and HTTP metrics; where
+        # traces begin, as `trusted_callers` says), behind the gate when admission is on.
+        self._entry: ASGIApp = telemetry.instrument_server(
+            super().__call__, trusted=trusted_callers
+        )
         if admission is not None:
             self._entry = AdmissionGate(self._entry, admission, health.PATHS)
 
@@ -117,8 +126,8 @@ def create_service_app(
         description=description,
         version=VERSION,
         lifespan=lifespan,
-        # Server spans and HTTP metrics, and where the service's traces begin.
-        telemetry=server_telemetry(telemetry, trusted=settings.trust_incoming_trace_context),
+        telemetry=telemetry,
+        trusted_callers=settings.trust_incoming_trace_context,
     )
     app.state.settings = settings
     scenarios = Scenarios(name, settings.scenarios)

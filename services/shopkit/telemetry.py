@@ -32,9 +32,11 @@ from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp
 
 from shopkit import db_telemetry, http_telemetry
-from shopkit.server_metrics import ServerMeters
+from shopkit.server_telemetry import ServerTelemetry
+from shopkit.trace_boundary import ServerSpans, draw_boundary
 
 # The longest a stopping process waits for its last spans and metrics to leave. Each OTLP
 # exporter retries an unreachable Collector for up to 10 s (OTEL_EXPORTER_OTLP_TIMEOUT), one for
@@ -47,8 +49,14 @@ SHUTDOWN_FLUSH_SECONDS = 3.0
 PROBES = frozenset({"/healthz", "/readyz"})
 
 
-def _is_probe(scope: Any) -> bool:
-    return scope.get("path") in PROBES
+# `FastAPI(telemetry=...)`: FastAPI's own spans, metrics and logs off, shopkit.server_telemetry
+# makes the first two (for about 30 µs less CPU per request), the JSON logs carry trace ids.
+FASTAPI_TELEMETRY_OFF: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 
 
 @dataclass
@@ -60,23 +68,14 @@ class Telemetry:
     def enabled(self) -> bool:
         return self.tracer_provider is not None
 
-    @property
-    def server(self) -> TelemetryConfig:
-        """`FastAPI(telemetry=...)`: FastAPI's own OpenTelemetry is the one owner of server spans
-        and HTTP server metrics. It names each span once its router has matched the request;
-        FastAPIInstrumentor, its alternative, matches the routes a second time on every request
-        and costs 60-140 µs more per request (`python -m bench.floor`, docs/benchmarks.md). Its
-        logs (the JSON logs carry trace ids) and its spans per dependency are left off; its
-        `http.server.active_requests` is read at collection (shopkit/server_metrics.py)."""
-        return {
-            "tracing": self.enabled,
-            "metrics": self.enabled,
-            "logs": False,
-            "operation_spans": False,
-            "tracer_provider": self.tracer_provider,
-            "meter_provider": ServerMeters(self.meter_provider) if self.meter_provider else None,
-            "exclude": _is_probe,
-        }
+    def instrument_server(self, app: ASGIApp, *, trusted: bool) -> ASGIApp:
+        """Server spans and HTTP server metrics around `app`, a FastAPI app whose own telemetry
+        is off (FASTAPI_TELEMETRY_OFF): shopkit/server_telemetry.py is their one owner. Traces
+        begin where `trusted` says (shopkit/trace_boundary.py); health probes make neither."""
+        if self.tracer_provider is None or self.meter_provider is None:
+            return app
+        draw_boundary(trusted=trusted)
+        return ServerTelemetry(app, ServerSpans(self.tracer_provider), self.meter_provider, PROBES)
 
     def instrument_engine(self, engine: AsyncEngine) -> None:
         """A span and a `db.client.operation.duration` per statement, and the pool's usage
@@ -117,7 +116,7 @@ def setup_telemetry(
     span_exporter: SpanExporter | None = None,
     metric_reader: MetricReader | None = None,
 ) -> Telemetry:
-    """Create the providers for this process; the app takes `Telemetry.server`.
+    """Create the providers for this process; the app is wrapped by `Telemetry.instrument_server`.
 
     By default spans and metrics go to the OTLP endpoint; tests pass in-memory ones.
     """

@@ -9,17 +9,15 @@ starts a new trace, sampled by our sampler alone, with the caller's span context
 (W3C Trace Context's and OpenTelemetry's advice for public endpoints); the caller's baggage and
 tracestate are dropped. Calls out of the service propagate our context unchanged.
 
-FastAPI's server spans take their parent from the global propagator (`TrustBoundary` decides
-what it extracts) and are started from the tracer provider in `FastAPI(telemetry=...)`
-(`ServerSpans` adds the link there, where the sampler sees it, and leaves out `url.query`:
-query strings carry customer ids).
+Server spans (shopkit/server_telemetry.py) take their parent from the global propagator
+(`TrustBoundary` decides what it extracts) and are started from `ServerSpans`, which adds the
+link where the sampler sees it. They never record `url.query`: query strings carry customer ids.
 """
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from fastapi.telemetry import TelemetryConfig
 from opentelemetry import baggage, propagate, trace
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
@@ -33,12 +31,8 @@ from opentelemetry.propagators.textmap import (
 )
 from opentelemetry.util.types import AttributeValue
 
-from shopkit.telemetry import Telemetry
-
 # Where an untrusted caller's span context waits for the server span it would have parented.
 _CALLER = otel_context.create_key("shopkit.untrusted-caller")
-# Server span attributes never recorded: the query string holds customer ids (GET /orders).
-DROPPED_ATTRIBUTES = frozenset({"url.query"})
 
 
 class TrustBoundary(TextMapPropagator):
@@ -85,8 +79,7 @@ class TrustBoundary(TextMapPropagator):
 
 
 class ServerSpans(trace.TracerProvider):
-    """The tracer provider of FastAPI's server spans: the SDK's, with the boundary's link and
-    without the attributes in DROPPED_ATTRIBUTES."""
+    """The tracer provider of server spans: the SDK's, with the boundary's link."""
 
     def __init__(self, provider: trace.TracerProvider) -> None:
         self.provider = provider
@@ -110,12 +103,18 @@ class _ServerTracer(trace.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
     ) -> trace.Span:
-        kept = {k: v for k, v in (attributes or {}).items() if k not in DROPPED_ATTRIBUTES}
         caller = otel_context.get_value(_CALLER, context)
         if isinstance(caller, trace.SpanContext):
             links = [*(links or ()), trace.Link(caller)]
         return self.tracer.start_span(
-            name, context, kind, kept, links, start_time, record_exception, set_status_on_exception
+            name,
+            context,
+            kind,
+            attributes,
+            links,
+            start_time,
+            record_exception,
+            set_status_on_exception,
         )
 
     # The API types it with a private context-manager class; contextmanager's is its twin.
@@ -151,18 +150,13 @@ class _ServerTracer(trace.Tracer):
             yield current
 
 
-def server_telemetry(telemetry: Telemetry, *, trusted: bool) -> TelemetryConfig:
-    """`FastAPI(telemetry=...)` for a service whose callers are `trusted` or not.
+def draw_boundary(*, trusted: bool) -> None:
+    """Where traces begin in this process, whose callers are `trusted` or not.
 
-    Draws the boundary for the whole process (the propagator is global): the last app built in
-    a process decides, which is the only one outside tests.
+    The propagator is global: the last app built in a process decides, which is the only one
+    outside tests.
     """
-    config = telemetry.server
-    if telemetry.tracer_provider is None:
-        return config
     inner = propagate.get_global_textmap()
     if isinstance(inner, TrustBoundary):
         inner = inner.inner
     propagate.set_global_textmap(TrustBoundary(inner, trusted=trusted))
-    config["tracer_provider"] = ServerSpans(telemetry.tracer_provider)
-    return config

@@ -57,3 +57,21 @@ def test_samples_are_counted_per_call_site() -> None:
     )
     assert sites["(not telemetry)"] == 7
     assert sum(sites.values()) == 10
+
+
+def test_the_shops_own_telemetry_is_telemetry_and_what_it_wraps_is_not() -> None:
+    # Its own work (the headers read, the attributes looked up) counts for it; the request
+    # under it, FastAPI's and the handler's, does not.
+    server = "ServerTelemetry.__call__ (/w/services/shopkit/server_telemetry.py:120)"
+    app = f"FastAPI.__call__ ({SITE}/fastapi/applications.py:1200)"
+    assert call_site([UVICORN, server]) == (
+        "run_asgi (uvicorn/protocols/http/httptools_impl.py)"
+        " -> ServerTelemetry.__call__ (shopkit/server_telemetry.py)"
+    )
+    assert call_site([UVICORN, server, app, HANDLER]) == "(not telemetry)"
+    transport = "TracedTransport.handle_async_request (/w/services/shopkit/http_telemetry.py:1)"
+    send = f"AsyncClient._send_single_request ({SITE}/httpx/_client.py:1010)"
+    assert call_site([UVICORN, send, transport]) == (
+        "AsyncClient._send_single_request (httpx/_client.py)"
+        " -> TracedTransport.handle_async_request (shopkit/http_telemetry.py)"
+    )

@@ -216,7 +216,7 @@ async def test_the_gate_refuses_the_excess_before_the_server_telemetry_sees_it(
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     telemetry = Telemetry(tracer_provider, MeterProvider(metric_readers=[reader]))
     admission = Admission(max_in_flight=1, max_queued=0, queue_timeout_seconds=5)
-    app = ServiceApp(admission=admission, telemetry=telemetry.server)
+    app = ServiceApp(admission=admission, telemetry=telemetry)
     app.add_api_route("/work", held.business, methods=["GET"])
     app.add_api_route("/healthz", held.healthz)
     app.add_middleware(

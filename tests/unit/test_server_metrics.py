@@ -1,6 +1,6 @@
 """`http.server.active_requests` read at collection (shopkit.server_metrics) reports what
-FastAPI's own up-down counter reports: the same series, name, unit, scope and values, in flight
-and after."""
+FastAPI's own up-down counter reports: the same series, name, unit and values, in flight and
+after, under the instrumentation scope of the services' server telemetry."""
 
 from typing import Any
 
@@ -10,7 +10,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint, Sum
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from shopkit.app import ServiceApp
 from shopkit.server_metrics import ACTIVE_REQUESTS
+from shopkit.server_telemetry import SCOPE
 from shopkit.telemetry import setup_telemetry
 from tests.support.metrics import collected
 
@@ -58,7 +60,7 @@ async def in_flight_and_after(app: FastAPI, reader: InMemoryMetricReader) -> tup
 async def test_active_requests_reports_what_fastapis_counter_reports() -> None:
     ours = InMemoryMetricReader()
     telemetry = setup_telemetry("test", "0", InMemorySpanExporter(), ours)
-    shop = await in_flight_and_after(FastAPI(telemetry=telemetry.server), ours)
+    shop = await in_flight_and_after(ServiceApp(admission=None, telemetry=telemetry), ours)
 
     fastapis = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[fastapis])
@@ -68,6 +70,11 @@ async def test_active_requests_reports_what_fastapis_counter_reports() -> None:
     series = (("http.request.method", "GET"), ("url.scheme", "http"))
     assert [(point[-2], point[-1]) for point in shop[0]] == [(series, 2)], shop
     assert [(point[-2], point[-1]) for point in shop[1]] == [(series, 0)], shop
-    assert shop == expected
+    assert {point[0] for points in shop for point in points} == {SCOPE}
+    assert {point[0] for points in expected for point in points} == {"fastapi"}
+    # The rest: unit, description, sum's kind and temporality, attributes, value.
+    assert [[p[3:] for p in points] for points in shop] == [
+        [p[3:] for p in points] for points in expected
+    ]
     telemetry.shutdown()
     provider.shutdown()

@@ -1,17 +1,19 @@
 """One owner of server telemetry: one server span per request, one duration series per route.
 
-FastAPI's own OpenTelemetry owns them (shopkit.telemetry.Telemetry.server). Were the ASGI
-instrumentation added too, a request would be traced and counted twice (two server spans, two
+shopkit.server_telemetry owns them, FastAPI's own telemetry is off
+(shopkit.telemetry.FASTAPI_TELEMETRY_OFF). Were FastAPI's on too, or the ASGI
+instrumentation added, a request would be traced and counted twice (two server spans, two
 series of http.server.request.duration per route, under two instrumentation scopes). Health
 probes make neither.
 """
 
 import httpx
-from fastapi import FastAPI
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from shopkit.app import ServiceApp
+from shopkit.server_telemetry import SCOPE
 from shopkit.telemetry import setup_telemetry
 from tests.support.metrics import collected
 
@@ -19,7 +21,7 @@ from tests.support.metrics import collected
 async def test_a_request_makes_one_server_span_and_one_duration_series_per_route() -> None:
     spans, metrics = InMemorySpanExporter(), InMemoryMetricReader()
     telemetry = setup_telemetry("test", "0", span_exporter=spans, metric_reader=metrics)
-    app = FastAPI(telemetry=telemetry.server)  # as shopkit.app.create_service_app does
+    app = ServiceApp(admission=None, telemetry=telemetry)  # as shopkit.app.create_service_app
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -52,5 +54,5 @@ async def test_a_request_makes_one_server_span_and_one_duration_series_per_route
         ("/items/{item_id}", 3),
         ("/other", 1),
     ], series
-    assert {scope for scope, _, _ in series} == {"fastapi"}, series
+    assert {scope for scope, _, _ in series} == {SCOPE}, series
     telemetry.shutdown()

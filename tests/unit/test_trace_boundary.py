@@ -1,9 +1,10 @@
 """The trust boundary for trace context (shopkit/trace_boundary.py), in process, on the real SDK.
 
-A server app with FastAPI's own telemetry (as every service has) calls a downstream app through
-an httpx client instrumented as the services' clients are; the downstream app answers with the
-headers it received. Head sampling comes from OTEL_TRACES_SAMPLER(_ARG), as in the services.
-tests/telemetry/test_trace_boundary.py checks the same through real processes and Jaeger.
+A server app with the services' server telemetry (shopkit.app.ServiceApp) calls a downstream
+app through an httpx client instrumented as the services' clients are; the downstream app
+answers with the headers it received. Head sampling comes from OTEL_TRACES_SAMPLER(_ARG), as in
+the services. tests/telemetry/test_trace_boundary.py checks the same through real processes and
+Jaeger.
 """
 
 from collections.abc import Iterator
@@ -17,8 +18,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from shopkit.app import ServiceApp
 from shopkit.telemetry import setup_telemetry
-from shopkit.trace_boundary import server_telemetry
 
 CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 CALLER_SPAN = "b7ad6b7169203331"
@@ -64,7 +65,7 @@ async def call_through(
     async def received(request: Request) -> dict[str, str]:
         return dict(request.headers)
 
-    service = FastAPI(telemetry=server_telemetry(telemetry, trusted=trusted))
+    service = ServiceApp(admission=None, telemetry=telemetry, trusted_callers=trusted)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=downstream))
     telemetry.instrument_client(client)
 

@@ -62,9 +62,10 @@ from devtools.stack.processes import HOST
 from devtools.stack.versions import REPO
 from inventory.stock import LEVELS
 from shopctl.migrations import SERVICES
+from shopkit import health
 from shopkit.app import ServiceApp
 from shopkit.db import Database
-from shopkit.telemetry import FASTAPI_TELEMETRY_OFF, PROBES, setup_telemetry
+from shopkit.telemetry import FASTAPI_TELEMETRY_OFF, setup_telemetry
 
 NO_TELEMETRY = {"OTEL_SDK_DISABLED": "true"}
 # What one GET /orders/{id} makes, over the three services.
@@ -222,7 +223,7 @@ async def owner_costs(calls: int) -> dict[str, dict[str, float]]:
             "meter_provider": telemetry.meter_provider,
             "logs": False,
             "operation_spans": False,
-            "exclude": lambda scope: scope["path"] in PROBES,
+            "exclude": lambda scope: scope["path"] in health.PATHS,
         }
         apps: dict[str, ASGIApp] = {
             "none": _seven_routes(FASTAPI_TELEMETRY_OFF),

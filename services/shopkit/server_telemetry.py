@@ -41,7 +41,7 @@ from opentelemetry.trace import SpanKind, StatusCode, TracerProvider
 from opentelemetry.util.types import AttributeValue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shopkit.server_metrics import ActiveRequests
+from shopkit.server_metrics import ACTIVE_REQUESTS, ActiveRequests
 
 # The stable HTTP conventions' buckets for http.server.request.duration, in seconds.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
@@ -83,7 +83,7 @@ class ServerTelemetry:
         )
         self._active = ActiveRequests(
             meter,
-            "http.server.active_requests",
+            ACTIVE_REQUESTS,
             unit="{request}",
             description="Number of active HTTP server requests.",
         )

@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
-from shopkit import db_telemetry, http_telemetry
+from shopkit import db_telemetry, health, http_telemetry
 from shopkit.server_telemetry import ServerTelemetry
 from shopkit.trace_boundary import ServerSpans, draw_boundary
 
@@ -44,10 +44,6 @@ from shopkit.trace_boundary import ServerSpans, draw_boundary
 # period, on every stop while the Collector is down. What has not left by then is lost, as it
 # would be in a crash; the services' state does not depend on it.
 SHUTDOWN_FLUSH_SECONDS = 3.0
-
-# Health probes every few seconds would drown the real traffic in traces.
-PROBES = frozenset({"/healthz", "/readyz"})
-
 
 # `FastAPI(telemetry=...)`: FastAPI's own spans, metrics and logs off, shopkit.server_telemetry
 # makes the first two (for about 30 µs less CPU per request), the JSON logs carry trace ids.
@@ -75,7 +71,9 @@ class Telemetry:
         if self.tracer_provider is None or self.meter_provider is None:
             return app
         draw_boundary(trusted=trusted)
-        return ServerTelemetry(app, ServerSpans(self.tracer_provider), self.meter_provider, PROBES)
+        # Probes every few seconds would drown the real traffic in traces.
+        spans = ServerSpans(self.tracer_provider)
+        return ServerTelemetry(app, spans, self.meter_provider, health.PATHS)
 
     def instrument_engine(self, engine: AsyncEngine) -> None:
         """A span and a `db.client.operation.duration` per statement, and the pool's usage

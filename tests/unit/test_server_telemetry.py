@@ -18,9 +18,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from shopkit import health
 from shopkit.app import ServiceApp
 from shopkit.server_telemetry import SCOPE
-from shopkit.telemetry import PROBES, Telemetry
+from shopkit.telemetry import Telemetry
 from tests.support.metrics import collected
 
 # (method, path, headers): found, a path parameter and a query string, a route that does not
@@ -120,7 +121,7 @@ def fastapis(recorded: Recorded) -> FastAPI:
                 "meter_provider": recorded.meter_provider,
                 "logs": False,
                 "operation_spans": False,
-                "exclude": lambda scope: scope["path"] in PROBES,
+                "exclude": lambda scope: scope["path"] in health.PATHS,
             }
         )
     )
